@@ -1,0 +1,33 @@
+from django.db import models
+
+
+class RequestStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    CANCELED = "canceled", "Canceled"
+    TIMED_OUT = "timed_out", "Timed out"
+    PROVISIONED = "provisioned", "Provisioned"
+    FAILED = "failed", "Failed"
+
+
+# A request in one of these states is settled: nothing moves it any more.
+FINAL_STATUSES = (
+    RequestStatus.DENIED,
+    RequestStatus.CANCELED,
+    RequestStatus.TIMED_OUT,
+    RequestStatus.PROVISIONED,
+    RequestStatus.FAILED,
+)
+
+
+class RequestKind(models.TextChoices):
+    ACTIVATE = "activate", "Activate"
+    DEACTIVATE = "deactivate", "Deactivate"
+    EXTEND = "extend", "Extend"
+    RENEW = "renew", "Renew"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    DENY = "deny", "Deny"

@@ -1,0 +1,100 @@
+"""The just-in-time workflow: requests to activate (and later deactivate, extend, renew) and
+the approvers' decisions on them. The workflow itself lives in `activations.services`."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from activations.choices import Decision, RequestKind, RequestStatus
+from roles.models import ActiveAssignment, EligibleAssignment, Role, Scope
+
+
+class ActivationRequest(models.Model):
+    """Who asks to hold which eligibility, from when, for how long, and why.
+
+    Links point down the dependency line: the request references the active assignment it
+    produced; the assignment records only that its source was an activation."""
+
+    kind = models.CharField(max_length=16, choices=RequestKind.choices, default=RequestKind.ACTIVATE)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    eligibility = models.ForeignKey(EligibleAssignment, on_delete=models.PROTECT, related_name="requests")
+    # Copied from the eligibility so history and filters survive its end.
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+")
+    scope = models.ForeignKey(Scope, on_delete=models.PROTECT, related_name="+")
+    start_at = models.DateTimeField(help_text="When the role should become active (now, or a scheduled time).")
+    duration_minutes = models.PositiveIntegerField()
+    justification = models.TextField(blank=True)
+    ticket_system = models.CharField(max_length=50, blank=True)
+    ticket_number = models.CharField(max_length=50, blank=True)
+    mfa_verified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the requester last proved MFA before asking."
+    )
+    status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING_APPROVAL)
+    status_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    assignment = models.OneToOneField(
+        ActiveAssignment, null=True, blank=True, on_delete=models.PROTECT, related_name="activation_request"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(duration_minutes__gte=1), name="request_duration_positive"),
+            models.CheckConstraint(condition=Q(status__in=RequestStatus.values), name="request_status_valid"),
+            models.CheckConstraint(condition=Q(kind__in=RequestKind.values), name="request_kind_valid"),
+            # A double submit cannot leave two requests waiting on the same eligibility.
+            models.UniqueConstraint(
+                fields=["eligibility", "kind"],
+                condition=Q(status=RequestStatus.PENDING_APPROVAL),
+                name="request_one_pending_per_eligibility",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "role"], name="request_status_role_idx"),
+            models.Index(fields=["requester", "-created_at"], name="request_requester_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_kind_display()} {self.role} at {self.scope} for {self.requester} ({self.get_status_display()})"
+        )
+
+    def audit_fields(self) -> dict:
+        return {
+            "principal": self.requester,
+            "role": self.role.slug,
+            "scope": self.scope.path,
+            "justification": self.justification,
+        }
+
+
+class Approval(models.Model):
+    """One approver's decision on one request."""
+
+    request = models.ForeignKey(ActivationRequest, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    stage = models.PositiveSmallIntegerField(default=1)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    justification = models.TextField(blank=True)
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["request", "stage", "decided_at"]
+        constraints = [
+            # One person decides at most once per request, whatever the stage.
+            models.UniqueConstraint(fields=["request", "approver"], name="approval_one_decision_per_approver"),
+            models.CheckConstraint(condition=Q(decision__in=Decision.values), name="approval_decision_valid"),
+            models.CheckConstraint(condition=Q(stage__gte=1), name="approval_stage_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} {self.get_decision_display().lower()}d request {self.request_id}"
+
+    def audit_fields(self) -> dict:
+        return {
+            "principal": self.request.requester,
+            "role": self.request.role.slug,
+            "scope": self.request.scope.path,
+            "justification": self.justification,
+        }

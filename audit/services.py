@@ -1,0 +1,79 @@
+"""Appending to the audit log. `record_event` is the only way an event is written."""
+
+import json
+from typing import Any, Protocol
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from audit import chain, context
+from audit.models import AuditChainHead, AuditEvent
+
+
+class Auditable(Protocol):
+    """A model that knows which principal, role, scope and justification its events concern.
+    Domain models implement it so that `audit` never has to know them."""
+
+    def audit_fields(self) -> dict[str, Any]: ...
+
+
+def _normalised(data: dict[str, Any] | None) -> dict[str, Any]:
+    # What the JSON column gives back on reading must equal what was hashed on writing.
+    return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+
+
+def record_event(
+    *,
+    actor,
+    action: str,
+    target: models.Model | None = None,
+    principal=None,
+    role: str = "",
+    scope: str = "",
+    justification: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction when there is one.
+
+    Principal, role, scope and justification default to what `target.audit_fields()` says.
+    The chain head is locked until the surrounding transaction ends, so concurrent writers
+    queue here and never fork the chain; if that transaction rolls back, so does the event.
+    """
+    fields: dict[str, Any] = {}
+    if target is not None and hasattr(target, "audit_fields"):
+        fields = target.audit_fields()
+    principal = principal if principal is not None else fields.get("principal")
+    role = role or fields.get("role", "")
+    scope = scope or fields.get("scope", "")
+    justification = justification or fields.get("justification", "")
+    request = context.current()
+
+    with transaction.atomic():
+        head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+        if head is None:
+            chain.ensure_chain_head()
+            head = AuditChainHead.objects.select_for_update().get(pk=1)
+        values = {
+            "sequence": head.last_sequence + 1,
+            "occurred_at": timezone.now(),
+            "actor_id": actor.pk if actor is not None else None,
+            "actor_username": actor.get_username() if actor is not None else "",
+            "action": action,
+            "target_type": target._meta.label_lower if target is not None else "",
+            "target_id": str(target.pk) if target is not None else "",
+            "principal_id": principal.pk if principal is not None else None,
+            "principal_username": principal.get_username() if principal is not None else "",
+            "role": role,
+            "scope": scope,
+            "justification": justification,
+            "client_ip": request.client_ip,
+            "user_agent": request.user_agent,
+            "data": _normalised(data),
+            "prev_hash": head.last_hash,
+        }
+        values["hash"] = chain.event_hash(values)
+        event = AuditEvent(**values)
+        event.save()
+        AuditChainHead.objects.filter(pk=1).update(last_sequence=event.sequence, last_hash=event.hash)
+    return event

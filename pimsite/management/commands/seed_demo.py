@@ -1,0 +1,133 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from roles import services as role_services
+from roles.models import ActiveAssignment, EligibleAssignment, Role, Scope
+from roles.selectors import administrator_holders
+
+DEMO_PASSWORD = "pim-demo-2026"  # noqa: S105  published in the README on purpose
+# RFC 6238's test key: ASCII "12345678901234567890", base32 GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ.
+DEMO_TOTP_KEY_HEX = b"12345678901234567890".hex()
+
+DEMO_USERS = [
+    # username, first name, last name
+    ("admin", "Ada", "Admin"),
+    ("alice", "Alice", "Anders"),
+    ("bob", "Bob", "Berg"),
+    ("carol", "Carol", "Chen"),
+    ("dave", "Dave", "Dietz"),
+]
+DEMO_SCOPES = [
+    ("/subscriptions/prod", "Production subscription"),
+    ("/subscriptions/prod/resourceGroups/web", "Web front ends"),
+    ("/subscriptions/prod/resourceGroups/data", "Databases"),
+    ("/subscriptions/dev", "Development subscription"),
+]
+# principal, role, scope: eligible, permanent
+DEMO_ELIGIBLE = [
+    ("alice", "user-administrator", "/"),
+    ("alice", "exchange-administrator", "/"),
+    ("bob", "security-reader", "/"),
+    ("carol", "privileged-role-administrator", "/"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load the demo accounts, scopes, assignments and some history. Safe to run again; refused in production."
+
+    def handle(self, *args, **options):
+        if settings.PIM_ENV == "production":
+            raise CommandError("seed_demo is refused when PIM_ENV=production: demo accounts have a published password.")
+        with transaction.atomic():
+            summary = self._seed()
+        self.stdout.write(self.style.SUCCESS(summary))
+
+    def _seed(self) -> str:
+        User = get_user_model()
+        created_users = 0
+        users = {}
+        for username, first, last in DEMO_USERS:
+            first_account = username == "admin" and not User.objects.filter(username="admin").exists()
+            if first_account and not administrator_holders():
+                # The first account, as a real install would make it (bootstrap's first-use rule).
+                users["admin"] = role_services.bootstrap_first_administrator(
+                    username="admin", email="admin@example.com", password=DEMO_PASSWORD
+                )
+                User.objects.filter(pk=users["admin"].pk).update(first_name=first, last_name=last)
+                created_users += 1
+            if username not in users:
+                user, created = User.objects.get_or_create(
+                    username=username,
+                    defaults={"email": f"{username}@example.com", "first_name": first, "last_name": last},
+                )
+                if created:
+                    user.set_password(DEMO_PASSWORD)
+                    user.save(update_fields=["password"])
+                    created_users += 1
+                users[username] = user
+            TOTPDevice.objects.update_or_create(
+                user=users[username],
+                name="Authenticator app",
+                defaults={"key": DEMO_TOTP_KEY_HEX, "confirmed": True, "digits": 6, "step": 30},
+            )
+        admin = users["admin"]
+
+        for path, name in DEMO_SCOPES:
+            role_services.create_scope(actor=admin, path=path, name=name)
+
+        # Exchange Administrator asks bob's approval; Privileged Role Administrator asks admin's.
+        role_services.update_role_settings(
+            actor=admin,
+            role=Role.objects.get(slug="exchange-administrator"),
+            changes={"require_approval": True},
+            approvers=[users["bob"]],
+        )
+        role_services.update_role_settings(
+            actor=admin,
+            role=Role.objects.get(slug="privileged-role-administrator"),
+            changes={"require_approval": True},
+            approvers=[admin],
+        )
+
+        root = Scope.objects.get(path="/")
+        now = timezone.now()
+        created_assignments = 0
+        for username, slug, path in DEMO_ELIGIBLE:
+            principal, role = users[username], Role.objects.get(slug=slug)
+            scope = root if path == "/" else Scope.objects.get(path=path)
+            if EligibleAssignment.objects.open().filter(principal=principal, role=role, scope=scope).exists():
+                continue
+            role_services.assign_eligible(
+                actor=admin,
+                principal=principal,
+                role=role,
+                scope=scope,
+                start_at=now,
+                end_at=None,
+                justification="Demo: on-call rota.",
+            )
+            created_assignments += 1
+
+        # History: bob held Security Reader for two hours yesterday, granted by admin; it expired.
+        security_reader = Role.objects.get(slug="security-reader")
+        prod = Scope.objects.get(path="/subscriptions/prod")
+        if not ActiveAssignment.objects.filter(principal=users["bob"], role=security_reader, scope=prod).exists():
+            start = (now - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+            past = role_services.assign_active(
+                actor=admin,
+                principal=users["bob"],
+                role=security_reader,
+                scope=prod,
+                start_at=start,
+                end_at=start + timedelta(hours=2),
+                justification="Demo: INC-1042 incident review.",
+            )
+            role_services.record_expiry(model=ActiveAssignment, assignment_id=past.pk, now=now)
+            created_assignments += 1
+        return f"Demo data ready: {created_users} account(s) and {created_assignments} assignment(s) created."

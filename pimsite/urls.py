@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from pimsite import views
+
+accounts = (
+    [
+        path("login/", views.login, name="login"),
+        path("verify/", views.verify, name="verify"),
+        path("enrol/", views.enrol, name="enrol"),
+        path("backup-codes/", views.backup_codes, name="backup-codes"),
+        path("logout/", views.logout, name="logout"),
+    ],
+    "accounts",
+)
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include(accounts)),
+    path("admin/refused/", views.admin_refused, name="admin-refused"),
+    path("admin/", admin.site.urls),
+    path("healthz", views.healthz, name="healthz"),
+]

@@ -1,0 +1,327 @@
+"""The Django admin for roles, scopes, settings and assignments. Every save goes through
+`roles.services`, so the admin obeys the same rules and writes the same audit events as
+every other path."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from roles import rules, services
+from roles.models import ActiveAssignment, EligibleAssignment, Role, RoleSettings, Scope
+
+
+class ServiceBackedAdmin(admin.ModelAdmin):
+    """Saving calls a service; a refusal the form could not foresee (a race) is reported
+    as an error message instead of a crash."""
+
+    def report_refusal(self, request, refusal: ValidationError) -> None:
+        for message in refusal.messages:
+            self.message_user(request, message, level=messages.ERROR)
+
+
+class RoleSettingsInline(admin.StackedInline):
+    model = RoleSettings
+    can_delete = False
+    extra = 0
+    show_change_link = True
+    fields = ("activation_max_minutes", "require_approval", "approvals_required")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Role)
+class RoleAdmin(ServiceBackedAdmin):
+    list_display = ("name", "slug", "tier", "is_builtin")
+    list_filter = ("tier", "is_builtin")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [RoleSettingsInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("slug", "is_builtin") if obj else ("is_builtin",)
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else self.prepopulated_fields
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            if change:
+                services.update_role(
+                    actor=request.user, role=obj, name=data["name"], tier=data["tier"], description=data["description"]
+                )
+            else:
+                created = services.create_role(
+                    actor=request.user,
+                    slug=data["slug"],
+                    name=data["name"],
+                    tier=data["tier"],
+                    description=data["description"],
+                )
+                obj.pk = created.pk
+        except ValidationError as refusal:
+            self.report_refusal(request, refusal)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # settings are edited on their own page, through update_role_settings
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_builtin:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        try:
+            services.delete_role(actor=request.user, role=obj)
+        except ValidationError as refusal:
+            self.report_refusal(request, refusal)
+
+    def delete_queryset(self, request, queryset):
+        for role in queryset:
+            self.delete_model(request, role)
+
+
+class RoleSettingsForm(forms.ModelForm):
+    class Meta:
+        model = RoleSettings
+        fields = (*services.SETTINGS_FIELDS, "approvers", "approver_groups")
+
+    def clean(self):
+        cleaned = super().clean()
+        rules.check_approvers(
+            require_approval=cleaned.get("require_approval", False),
+            approvals_required=cleaned.get("approvals_required") or 1,
+            user_count=len(cleaned.get("approvers") or []),
+            group_count=len(cleaned.get("approver_groups") or []),
+        )
+        return cleaned
+
+
+@admin.register(RoleSettings)
+class RoleSettingsAdmin(ServiceBackedAdmin):
+    form = RoleSettingsForm
+    list_display = (
+        "role",
+        "activation_max_minutes",
+        "require_mfa_on_activation",
+        "require_approval",
+        "allow_permanent_active",
+    )
+    list_select_related = ("role",)
+    search_fields = ("role__name",)
+    filter_horizontal = ("approvers", "approver_groups")
+    fieldsets = (
+        (
+            "Activation",
+            {
+                "fields": (
+                    "activation_max_minutes",
+                    "require_mfa_on_activation",
+                    "require_justification_on_activation",
+                    "require_ticket_on_activation",
+                )
+            },
+        ),
+        (
+            "Approval",
+            {
+                "fields": (
+                    "require_approval",
+                    "approvers",
+                    "approver_groups",
+                    "approvals_required",
+                    "approval_timeout_minutes",
+                )
+            },
+        ),
+        (
+            "Assignment",
+            {
+                "fields": (
+                    "allow_permanent_eligible",
+                    "max_eligible_days",
+                    "allow_permanent_active",
+                    "max_active_days",
+                    "require_mfa_on_active_assignment",
+                    "require_justification_on_active_assignment",
+                )
+            },
+        ),
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # every role has exactly one, made with the role
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        changes = {field: data[field] for field in services.SETTINGS_FIELDS if field in data}
+        try:
+            services.update_role_settings(
+                actor=request.user,
+                role=obj.role,
+                changes=changes,
+                approvers=list(data["approvers"]),
+                approver_groups=list(data["approver_groups"]),
+            )
+        except ValidationError as refusal:
+            self.report_refusal(request, refusal)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # approvers were saved by update_role_settings
+
+
+@admin.register(Scope)
+class ScopeAdmin(ServiceBackedAdmin):
+    list_display = ("path", "name")
+    search_fields = ("path", "name")
+    fields = ("path", "name")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("path", "name") if obj else ()
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        created = services.create_scope(
+            actor=request.user, path=form.cleaned_data["path"], name=form.cleaned_data["name"]
+        )
+        obj.pk = created.pk
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class ScopeForm(form):
+            def clean_path(self):
+                path = self.cleaned_data["path"]
+                rules.check_scope_path(path)
+                return path
+
+        return ScopeForm
+
+
+class AssignmentForm(forms.ModelForm):
+    """The rules of the role's settings, checked before the service checks them again under lock."""
+
+    kind = "eligible"
+
+    class Meta:
+        fields = ("principal", "role", "scope", "start_at", "end_at", "justification")
+
+    def clean(self):
+        cleaned = super().clean()
+        role = cleaned.get("role")
+        start_at = cleaned.get("start_at")
+        if role is None or start_at is None:
+            return cleaned
+        rules.check_assignment_window(
+            role_settings=role.settings,
+            kind=self.kind,
+            start_at=start_at,
+            end_at=cleaned.get("end_at"),
+            justification=cleaned.get("justification", ""),
+        )
+        return cleaned
+
+
+class EligibleAssignmentForm(AssignmentForm):
+    kind = "eligible"
+
+    class Meta(AssignmentForm.Meta):
+        model = EligibleAssignment
+
+
+class ActiveAssignmentForm(AssignmentForm):
+    kind = "active"
+
+    class Meta(AssignmentForm.Meta):
+        model = ActiveAssignment
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("in_effect", "In effect now"), ("ended", "Ended")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "in_effect":
+            return queryset.in_effect(timezone.now())
+        if self.value() == "ended":
+            return queryset.filter(ended_at__isnull=False)
+        return queryset
+
+
+class AssignmentAdmin(ServiceBackedAdmin):
+    """Add through the service; existing assignments are read-only and are ended with the
+    'Remove' action (the row stays, as history)."""
+
+    list_display = ("principal", "role", "scope", "start_at", "end_at", "ended_at", "end_reason")
+    list_filter = (StateFilter, "role", "end_reason")
+    search_fields = ("principal__username", "role__name", "scope__path", "justification")
+    list_select_related = ("principal", "role", "scope")
+    autocomplete_fields = ("principal", "role", "scope")
+    actions = ["remove_selected"]
+    service = None
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return [field.name for field in self.model._meta.fields]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("principal", "role", "scope", "start_at", "end_at", "justification")
+        return super().get_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_changeform_initial_data(self, request):
+        return {"start_at": timezone.now(), **super().get_changeform_initial_data(request)}
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        data = form.cleaned_data
+        try:
+            created = type(self).service(
+                actor=request.user,
+                principal=data["principal"],
+                role=data["role"],
+                scope=data["scope"],
+                start_at=data["start_at"],
+                end_at=data["end_at"],
+                justification=data["justification"],
+            )
+            obj.pk = created.pk
+        except ValidationError as refusal:
+            self.report_refusal(request, refusal)
+
+    @admin.action(description="Remove selected assignments (end them now)")
+    def remove_selected(self, request, queryset):
+        removed = sum(services.remove_assignment(actor=request.user, assignment=a) for a in queryset)
+        self.message_user(request, f"Removed {removed} assignment(s).", level=messages.SUCCESS)
+
+
+@admin.register(EligibleAssignment)
+class EligibleAssignmentAdmin(AssignmentAdmin):
+    form = EligibleAssignmentForm
+    service = staticmethod(services.assign_eligible)
+
+
+@admin.register(ActiveAssignment)
+class ActiveAssignmentAdmin(AssignmentAdmin):
+    form = ActiveAssignmentForm
+    service = staticmethod(services.assign_active)
+    list_display = (*AssignmentAdmin.list_display, "source")

@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_builtin_roles(using="default", **kwargs) -> None:
+    from roles.builtin import ensure_builtin_roles
+    from roles.models import Role, RoleSettings, Scope
+
+    if not Role.objects.using(using).filter(is_builtin=True).exists() or not Scope.objects.using(using).exists():
+        ensure_builtin_roles(Role, RoleSettings, Scope)
+
+
+class RolesConfig(AppConfig):
+    name = "roles"
+    verbose_name = "Roles and assignments"
+
+    def ready(self) -> None:
+        # The data migration creates the built-in roles; a flush (tests, `manage.py flush`)
+        # removes them, and post_migrate after the flush puts them back.
+        post_migrate.connect(_ensure_builtin_roles, sender=self, dispatch_uid="roles.ensure_builtin_roles")

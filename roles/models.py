@@ -1,0 +1,242 @@
+"""What can be held and who holds it: roles, scopes, role settings and assignments."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from roles import rules
+from roles.choices import ActiveSource, EndReason, Tier
+
+
+class Role(models.Model):
+    """A privileged role definition. Built-in roles come from a data migration."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=150, unique=True)
+    description = models.TextField(blank=True)
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.STANDARD)
+    is_builtin = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(tier__in=Tier.values), name="role_tier_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def audit_fields(self) -> dict:
+        return {"role": self.slug}
+
+
+class Scope(models.Model):
+    """Where a role applies: '/' is the directory root; an assignment at a scope applies to
+    every scope below it (see `ScopeQuerySet.covering`)."""
+
+    path = models.CharField(max_length=400, unique=True)
+    name = models.CharField(max_length=150, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            # Only the root has no parent.
+            models.CheckConstraint(
+                condition=Q(path="/", parent__isnull=True) | (~Q(path="/") & Q(parent__isnull=False)),
+                name="scope_root_has_no_parent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+    def clean(self) -> None:
+        rules.check_scope_path(self.path)
+
+    def audit_fields(self) -> dict:
+        return {"scope": self.path}
+
+    def covers(self, other: "Scope") -> bool:
+        return self.path == "/" or other.path == self.path or other.path.startswith(self.path + "/")
+
+
+def _bounded(field: str):
+    bound = rules.BOUNDS_BY_FIELD[field]
+    return [MinValueValidator(bound.low), MaxValueValidator(bound.high)]
+
+
+def _range_constraint(field: str) -> models.CheckConstraint:
+    bound = rules.BOUNDS_BY_FIELD[field]
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__gte": bound.low, f"{field}__lte": bound.high}), name=f"rolesettings_{field}_range"
+    )
+
+
+class RoleSettings(models.Model):
+    """The policy of one role, with Entra's knobs and defaults. Durations in whole minutes/days."""
+
+    role = models.OneToOneField(Role, on_delete=models.CASCADE, primary_key=True, related_name="settings")
+
+    # Activation
+    activation_max_minutes = models.PositiveIntegerField(default=8 * 60, validators=_bounded("activation_max_minutes"))
+    require_mfa_on_activation = models.BooleanField(default=True)
+    require_justification_on_activation = models.BooleanField(default=True)
+    require_ticket_on_activation = models.BooleanField(default=False)
+    require_approval = models.BooleanField(default=False)
+    approvers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="approver_of")
+    approver_groups = models.ManyToManyField(Group, blank=True, related_name="approver_of")
+    approvals_required = models.PositiveSmallIntegerField(default=1, validators=_bounded("approvals_required"))
+    approval_timeout_minutes = models.PositiveIntegerField(
+        default=24 * 60, validators=_bounded("approval_timeout_minutes")
+    )
+
+    # Assignment
+    allow_permanent_eligible = models.BooleanField(default=True)
+    max_eligible_days = models.PositiveIntegerField(default=365, validators=_bounded("max_eligible_days"))
+    allow_permanent_active = models.BooleanField(default=False)
+    max_active_days = models.PositiveIntegerField(default=180, validators=_bounded("max_active_days"))
+    require_mfa_on_active_assignment = models.BooleanField(default=True)
+    require_justification_on_active_assignment = models.BooleanField(default=True)
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "role settings"
+        constraints = [_range_constraint(bound.field) for bound in rules.ROLE_SETTINGS_BOUNDS]
+
+    def __str__(self) -> str:
+        return f"Settings of {self.role}"
+
+    def audit_fields(self) -> dict:
+        return {"role": self.role.slug}
+
+    def clean(self) -> None:
+        rules.check_role_settings({bound.field: getattr(self, bound.field) for bound in rules.ROLE_SETTINGS_BOUNDS})
+
+
+class AssignmentQuerySet(models.QuerySet):
+    def in_effect(self, at: datetime):
+        """In effect at `at`: started, not past its end, not ended early. This is the only
+        definition of "holds a role" in PIM; access is gone at end_at whatever tasks ran."""
+        return self.filter(
+            Q(start_at__lte=at),
+            Q(end_at__isnull=True) | Q(end_at__gt=at),
+            Q(ended_at__isnull=True) | Q(ended_at__gt=at),
+        )
+
+    def open(self):
+        """Not yet closed by a service (expired, deactivated or removed). May be past end_at."""
+        return self.filter(ended_at__isnull=True)
+
+    def at_scope_covering(self, path: str):
+        """Assignments made at `path` or at any scope above it."""
+        return self.filter(scope__path__in=rules.ancestor_paths(path))
+
+
+class Assignment(models.Model):
+    """What eligible and active assignments share: a principal holds a role at a scope for a window."""
+
+    principal = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+")
+    scope = models.ForeignKey(Scope, on_delete=models.PROTECT, related_name="+")
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField(null=True, blank=True, help_text="Empty means permanent.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    justification = models.TextField(blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=16, choices=EndReason.choices, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = AssignmentQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.kind} {self.role} at {self.scope}"
+
+    @property
+    def is_permanent(self) -> bool:
+        return self.end_at is None
+
+    def is_in_effect(self, at: datetime) -> bool:
+        return (
+            self.start_at <= at
+            and (self.end_at is None or at < self.end_at)
+            and (self.ended_at is None or at < self.ended_at)
+        )
+
+    def audit_fields(self) -> dict:
+        return {
+            "principal": self.principal,
+            "role": self.role.slug,
+            "scope": self.scope.path,
+            "justification": self.justification,
+        }
+
+    @classmethod
+    def window_constraints(cls, prefix: str) -> list[models.BaseConstraint]:
+        return [
+            models.CheckConstraint(
+                condition=Q(end_at__isnull=True) | Q(end_at__gt=models.F("start_at")), name=f"{prefix}_end_after_start"
+            ),
+            # ended_at and end_reason are set together, by the service that closes it.
+            models.CheckConstraint(
+                condition=(Q(ended_at__isnull=True) & Q(end_reason=""))
+                | (Q(ended_at__isnull=False) & Q(end_reason__in=EndReason.values)),
+                name=f"{prefix}_ended_with_reason",
+            ),
+            # One open assignment per principal, role and scope.
+            models.UniqueConstraint(
+                fields=["principal", "role", "scope"],
+                condition=Q(ended_at__isnull=True),
+                name=f"{prefix}_one_open_per_principal_role_scope",
+            ),
+        ]
+
+
+class EligibleAssignment(Assignment):
+    """The principal may activate the role at the scope between start_at and end_at."""
+
+    kind = "eligible"
+
+    class Meta:
+        ordering = ["role__name", "scope__path"]
+        constraints = Assignment.window_constraints("eligible")
+        indexes = [models.Index(fields=["principal", "ended_at"], name="eligible_principal_open_idx")]
+
+
+class ActiveAssignment(Assignment):
+    """The principal holds the role at the scope between start_at and end_at. From an
+    administrator (standing or time-bound) or from an activation (always time-bound)."""
+
+    kind = "active"
+
+    source = models.CharField(max_length=16, choices=ActiveSource.choices, default=ActiveSource.ADMIN)
+
+    class Meta:
+        ordering = ["role__name", "scope__path"]
+        constraints = [
+            *Assignment.window_constraints("active"),
+            models.CheckConstraint(
+                condition=~Q(source=ActiveSource.ACTIVATION) | Q(end_at__isnull=False),
+                name="active_activation_is_time_bound",
+            ),
+            models.CheckConstraint(condition=Q(source__in=ActiveSource.values), name="active_source_valid"),
+        ]
+        indexes = [
+            # Access checks and the expiry sweep: open assignments by principal / by end.
+            models.Index(fields=["principal", "ended_at"], name="active_principal_open_idx"),
+            models.Index(fields=["ended_at", "end_at"], name="active_open_end_idx"),
+        ]

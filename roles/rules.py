@@ -1,0 +1,197 @@
+"""Pure checks on role settings and assignments. Each refusal names the field, the rule and
+the allowed range; messages are constants so that tests and API clients can rely on them."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+
+
+@dataclass(frozen=True)
+class Bound:
+    field: str
+    label: str
+    low: int
+    high: int
+    unit: str  # "minutes", "days", "approvals"
+
+    def describe(self, value: int) -> str:
+        return _describe(value, self.unit)
+
+
+def _describe(value: int, unit: str) -> str:
+    if unit == "minutes":
+        hours, minutes = divmod(value, 60)
+        if hours and minutes:
+            return f"{hours} h {minutes} min"
+        if hours:
+            return f"{hours} h" if hours < 48 or hours % 24 else f"{hours // 24} days"
+        return f"{minutes} min"
+    return f"{value} {unit}"
+
+
+ROLE_SETTINGS_BOUNDS = (
+    Bound("activation_max_minutes", "Activation maximum duration", 30, 24 * 60, "minutes"),
+    Bound("approvals_required", "Approvals required", 1, 25, "approvals"),
+    Bound("approval_timeout_minutes", "Approval timeout", 60, 14 * 24 * 60, "minutes"),
+    Bound("max_eligible_days", "Maximum eligible assignment duration", 1, 3650, "days"),
+    Bound("max_active_days", "Maximum active assignment duration", 1, 3650, "days"),
+)
+BOUNDS_BY_FIELD = {bound.field: bound for bound in ROLE_SETTINGS_BOUNDS}
+
+OUT_OF_RANGE = "%(label)s must be between %(low)s and %(high)s; it is %(value)s."
+APPROVERS_REQUIRED = "Require approval needs at least one approver (a user or a group)."
+TOO_FEW_APPROVERS = (
+    "Approvals required is %(required)s, but only %(available)s approver(s) are named; "
+    "name at least as many approvers as approvals required."
+)
+
+
+def range_error(bound: Bound, value: int) -> ValidationError:
+    return ValidationError(
+        OUT_OF_RANGE,
+        code=f"{bound.field}_out_of_range",
+        params={
+            "label": bound.label,
+            "low": bound.describe(bound.low),
+            "high": bound.describe(bound.high),
+            "value": bound.describe(value),
+        },
+    )
+
+
+def check_role_settings(values: dict) -> None:
+    """Raise one ValidationError carrying every field that breaks its range."""
+    errors: dict[str, list[ValidationError]] = {}
+    for bound in ROLE_SETTINGS_BOUNDS:
+        value = values.get(bound.field)
+        if value is None:
+            continue
+        if not bound.low <= value <= bound.high:
+            errors.setdefault(bound.field, []).append(range_error(bound, value))
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_approvers(*, require_approval: bool, approvals_required: int, user_count: int, group_count: int) -> None:
+    """Approval needs someone to approve. Groups can hold any number of members, so the
+    'as many approvers as approvals' rule counts only when no group is named."""
+    if not require_approval:
+        return
+    if user_count + group_count == 0:
+        raise ValidationError({"approvers": ValidationError(APPROVERS_REQUIRED, code="approvers_required")})
+    if group_count == 0 and user_count < approvals_required:
+        raise ValidationError(
+            {
+                "approvals_required": ValidationError(
+                    TOO_FEW_APPROVERS,
+                    code="too_few_approvers",
+                    params={"required": approvals_required, "available": user_count},
+                )
+            }
+        )
+
+
+# Assignments ---------------------------------------------------------------------------
+
+END_BEFORE_START = "The end (%(end)s) must be after the start (%(start)s)."
+PERMANENT_NOT_ALLOWED = (
+    "%(role)s does not allow permanent %(kind)s assignments; set an end at most %(days)s days after the start."
+)
+TOO_LONG = "%(role)s allows %(kind)s assignments of at most %(days)s days; this one lasts %(asked)s days."
+JUSTIFICATION_REQUIRED = "%(role)s requires a justification for active assignments (1 to 500 characters)."
+JUSTIFICATION_TOO_LONG = "A justification can be at most 500 characters; this one has %(length)s."
+JUSTIFICATION_MAX_LENGTH = 500
+
+
+def check_assignment_window(
+    *, role_settings, kind: str, start_at: datetime, end_at: datetime | None, justification: str
+) -> None:
+    """The rules an administrator's assignment must meet: window, permanence, justification.
+    `kind` is "eligible" or "active"."""
+    role = role_settings.role.name
+    if end_at is not None and end_at <= start_at:
+        raise ValidationError(
+            {
+                "end_at": ValidationError(
+                    END_BEFORE_START,
+                    code="end_before_start",
+                    params={"start": start_at.isoformat(), "end": end_at.isoformat()},
+                )
+            }
+        )
+    allow_permanent = (
+        role_settings.allow_permanent_eligible if kind == "eligible" else role_settings.allow_permanent_active
+    )
+    max_days = role_settings.max_eligible_days if kind == "eligible" else role_settings.max_active_days
+    if end_at is None and not allow_permanent:
+        raise ValidationError(
+            {
+                "end_at": ValidationError(
+                    PERMANENT_NOT_ALLOWED,
+                    code="permanent_not_allowed",
+                    params={"role": role, "kind": kind, "days": max_days},
+                )
+            }
+        )
+    if end_at is not None and not allow_permanent and end_at - start_at > timedelta(days=max_days):
+        asked = round((end_at - start_at) / timedelta(days=1), 1)
+        raise ValidationError(
+            {
+                "end_at": ValidationError(
+                    TOO_LONG,
+                    code="assignment_too_long",
+                    params={"role": role, "kind": kind, "days": max_days, "asked": asked},
+                )
+            }
+        )
+    check_justification(
+        justification,
+        required=kind == "active" and role_settings.require_justification_on_active_assignment,
+        role=role,
+    )
+
+
+def check_justification(justification: str, *, required: bool, role: str) -> None:
+    if required and not justification.strip():
+        raise ValidationError(
+            {
+                "justification": ValidationError(
+                    JUSTIFICATION_REQUIRED, code="justification_required", params={"role": role}
+                )
+            }
+        )
+    if len(justification) > JUSTIFICATION_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "justification": ValidationError(
+                    JUSTIFICATION_TOO_LONG, code="justification_too_long", params={"length": len(justification)}
+                )
+            }
+        )
+
+
+# Scopes ----------------------------------------------------------------------------------
+
+SCOPE_PATH_PATTERN = re.compile(r"^/$|^(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})+$")
+SCOPE_PATH_INVALID = (
+    "A scope path starts with '/' and is made of segments of letters, digits, '.', '_' or '-' "
+    "(each 1 to 100 characters, not starting with punctuation), e.g. /subscriptions/prod; "
+    "'%(path)s' is not one."
+)
+
+
+def check_scope_path(path: str) -> None:
+    if len(path) > 400 or not SCOPE_PATH_PATTERN.match(path):
+        raise ValidationError(
+            {"path": ValidationError(SCOPE_PATH_INVALID, code="scope_path_invalid", params={"path": path[:60]})}
+        )
+
+
+def ancestor_paths(path: str) -> list[str]:
+    """'/a/b' -> ['/', '/a', '/a/b']: every scope whose assignments reach `path`."""
+    if path == "/":
+        return ["/"]
+    parts = path.strip("/").split("/")
+    return ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]

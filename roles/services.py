@@ -1,0 +1,350 @@
+"""Every change to roles, scopes, role settings and assignments. One function per change:
+keyword-only arguments, acting user first, one transaction, rows locked, audit event inside."""
+
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.services import record_event
+from roles import rules
+from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
+from roles.choices import ActiveSource, EndReason
+from roles.models import ActiveAssignment, Assignment, EligibleAssignment, Role, RoleSettings, Scope
+from roles.selectors import administrator_holders
+
+ALREADY_ASSIGNED = (
+    "%(principal)s already has an open %(kind)s assignment of %(role)s at %(scope)s; update or remove that one instead."
+)
+BUILTIN_NOT_DELETABLE = "%(role)s is a built-in role and cannot be deleted."
+ROLE_IN_USE = "%(role)s still has assignments or requests; remove them before deleting the role."
+BOOTSTRAP_REFUSED = (
+    "Bootstrap is only for the first account: %(holders)s already hold Global Administrator or "
+    "Privileged Role Administrator. Nothing was changed."
+)
+USERNAME_TAKEN = "An account named %(username)s already exists."
+
+SETTINGS_FIELDS = (
+    "activation_max_minutes",
+    "require_mfa_on_activation",
+    "require_justification_on_activation",
+    "require_ticket_on_activation",
+    "require_approval",
+    "approvals_required",
+    "approval_timeout_minutes",
+    "allow_permanent_eligible",
+    "max_eligible_days",
+    "allow_permanent_active",
+    "max_active_days",
+    "require_mfa_on_active_assignment",
+    "require_justification_on_active_assignment",
+)
+
+
+# Scopes ------------------------------------------------------------------------------------
+
+
+def create_scope(*, actor, path: str, name: str = "") -> Scope:
+    """Create the scope at `path`, and any missing scope above it. Returns the existing one
+    unchanged if it is already there."""
+    rules.check_scope_path(path)
+    with transaction.atomic():
+        parent = None
+        scope = None
+        for ancestor in rules.ancestor_paths(path):
+            scope, created = Scope.objects.get_or_create(
+                path=ancestor,
+                defaults={"parent": parent, "name": name if ancestor == path else ancestor.rsplit("/", 1)[-1]},
+            )
+            if created:
+                record_event(actor=actor, action="scope.created", target=scope, data={"name": scope.name})
+            parent = scope
+    return scope
+
+
+# Roles and settings ------------------------------------------------------------------------
+
+
+def create_role(*, actor, slug: str, name: str, tier: str, description: str = "") -> Role:
+    """A custom role, with Entra's default settings."""
+    with transaction.atomic():
+        role = Role(slug=slug, name=name, tier=tier, description=description, is_builtin=False)
+        role.full_clean()
+        role.save()
+        RoleSettings.objects.create(role=role)
+        record_event(actor=actor, action="role.created", target=role, data={"name": name, "tier": tier})
+    return role
+
+
+def update_role(*, actor, role: Role, name: str, tier: str, description: str) -> Role:
+    with transaction.atomic():
+        role = Role.objects.select_for_update().get(pk=role.pk)
+        before = {"name": role.name, "tier": role.tier, "description": role.description}
+        role.name, role.tier, role.description = name, tier, description
+        after = {"name": name, "tier": tier, "description": description}
+        changes = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+        if not changes:
+            return role
+        role.full_clean()
+        role.save(update_fields=["name", "tier", "description"])
+        record_event(actor=actor, action="role.updated", target=role, data={"changes": changes})
+    return role
+
+
+def delete_role(*, actor, role: Role) -> None:
+    """Delete a custom role that nobody holds. Built-in roles stay."""
+    with transaction.atomic():
+        role = Role.objects.select_for_update().get(pk=role.pk)
+        if role.is_builtin:
+            raise ValidationError(BUILTIN_NOT_DELETABLE, code="builtin_role", params={"role": role.name})
+        in_use = (
+            EligibleAssignment.objects.filter(role=role).exists() or ActiveAssignment.objects.filter(role=role).exists()
+        )
+        if in_use:
+            raise ValidationError(ROLE_IN_USE, code="role_in_use", params={"role": role.name})
+        record_event(actor=actor, action="role.deleted", target=role, data={"name": role.name})
+        try:
+            role.delete()
+        except IntegrityError:  # activation requests still point at it (PROTECT)
+            raise ValidationError(ROLE_IN_USE, code="role_in_use", params={"role": role.name}) from None
+
+
+def update_role_settings(
+    *,
+    actor,
+    role: Role,
+    changes: dict,
+    approvers: list | None = None,
+    approver_groups: list[Group] | None = None,
+) -> RoleSettings:
+    """Change some of a role's settings. Validates the result as a whole (ranges, approvers)
+    and audits old and new values of what changed; no change writes nothing."""
+    unknown = set(changes) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"not role settings: {sorted(unknown)}")
+    with transaction.atomic():
+        role_settings = RoleSettings.objects.select_for_update().select_related("role").get(role=role)
+        diff = {}
+        for field, value in changes.items():
+            old = getattr(role_settings, field)
+            if old != value:
+                diff[field] = [old, value]
+                setattr(role_settings, field, value)
+        rules.check_role_settings({b.field: getattr(role_settings, b.field) for b in rules.ROLE_SETTINGS_BOUNDS})
+
+        old_users = {u.pk: u.get_username() for u in role_settings.approvers.all()}
+        old_groups = {g.pk: g.name for g in role_settings.approver_groups.all()}
+        new_users = {u.pk: u.get_username() for u in approvers} if approvers is not None else old_users
+        new_groups = {g.pk: g.name for g in approver_groups} if approver_groups is not None else old_groups
+        rules.check_approvers(
+            require_approval=role_settings.require_approval,
+            approvals_required=role_settings.approvals_required,
+            user_count=len(new_users),
+            group_count=len(new_groups),
+        )
+        if set(new_users) != set(old_users):
+            diff["approvers"] = [sorted(old_users.values()), sorted(new_users.values())]
+            role_settings.approvers.set(list(new_users))
+        if set(new_groups) != set(old_groups):
+            diff["approver_groups"] = [sorted(old_groups.values()), sorted(new_groups.values())]
+            role_settings.approver_groups.set(list(new_groups))
+        if not diff:
+            return role_settings
+        role_settings.save()
+        record_event(actor=actor, action="settings.updated", target=role_settings, data={"changes": diff})
+    return role_settings
+
+
+# Assignments -------------------------------------------------------------------------------
+
+
+def _close_lapsed(model: type[Assignment], *, principal, role: Role, scope: Scope, now: datetime) -> None:
+    """Record the expiry of open assignments of this triple already past their end, so that a
+    new assignment does not collide with one that has lapsed but not yet been swept."""
+    lapsed = model.objects.open().filter(principal=principal, role=role, scope=scope, end_at__lte=now)
+    for assignment_id in lapsed.values_list("pk", flat=True):
+        record_expiry(model=model, assignment_id=assignment_id, now=now)
+
+
+def _create_assignment(
+    model: type[Assignment],
+    *,
+    actor,
+    principal,
+    role: Role,
+    scope: Scope,
+    start_at: datetime,
+    end_at: datetime | None,
+    justification: str,
+    enforce_settings: bool = True,
+    **extra,
+) -> Assignment:
+    now = timezone.now()
+    with transaction.atomic():
+        # Settings are read under a lock, so a concurrent settings change waits or goes first.
+        role_settings = RoleSettings.objects.select_for_update().select_related("role").get(role=role)
+        if enforce_settings:
+            rules.check_assignment_window(
+                role_settings=role_settings,
+                kind=model.kind,
+                start_at=start_at,
+                end_at=end_at,
+                justification=justification,
+            )
+        _close_lapsed(model, principal=principal, role=role, scope=scope, now=now)
+        assignment = model(
+            principal=principal,
+            role=role,
+            scope=scope,
+            start_at=start_at,
+            end_at=end_at,
+            justification=justification,
+            created_by=actor,
+            **extra,
+        )
+        try:
+            with transaction.atomic():
+                assignment.save()
+        except IntegrityError:
+            raise ValidationError(
+                ALREADY_ASSIGNED,
+                code="already_assigned",
+                params={
+                    "principal": principal.get_username(),
+                    "kind": model.kind,
+                    "role": role.name,
+                    "scope": scope.path,
+                },
+            ) from None
+        record_event(
+            actor=actor,
+            action="assignment.created",
+            target=assignment,
+            data={"assignment_type": model.kind, "start_at": start_at, "end_at": end_at, **extra},
+        )
+    return assignment
+
+
+def assign_eligible(
+    *, actor, principal, role: Role, scope: Scope, start_at: datetime, end_at: datetime | None, justification: str = ""
+) -> EligibleAssignment:
+    """Make `principal` eligible for `role` at `scope`, within the role's assignment rules."""
+    return _create_assignment(
+        EligibleAssignment,
+        actor=actor,
+        principal=principal,
+        role=role,
+        scope=scope,
+        start_at=start_at,
+        end_at=end_at,
+        justification=justification,
+    )
+
+
+def assign_active(
+    *, actor, principal, role: Role, scope: Scope, start_at: datetime, end_at: datetime | None, justification: str
+) -> ActiveAssignment:
+    """Give `principal` an active (standing or time-bound) assignment, within the role's rules."""
+    return _create_assignment(
+        ActiveAssignment,
+        actor=actor,
+        principal=principal,
+        role=role,
+        scope=scope,
+        start_at=start_at,
+        end_at=end_at,
+        justification=justification,
+        source=ActiveSource.ADMIN,
+    )
+
+
+def remove_assignment(*, actor, assignment: Assignment) -> bool:
+    """End an assignment now, as removed by `actor`. False when it had already ended."""
+    model = type(assignment)
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = (
+            model.objects.select_for_update(of=("self",))
+            .select_related("role", "scope", "principal")
+            .get(pk=assignment.pk)
+        )
+        if assignment.ended_at is not None:
+            return False
+        # An assignment past its end has expired already; removing it records just that.
+        if assignment.end_at is not None and assignment.end_at <= now:
+            record_expiry(model=model, assignment_id=assignment.pk, now=now)
+            return False
+        assignment.ended_at = now
+        assignment.end_reason = EndReason.REMOVED
+        assignment.ended_by = actor
+        assignment.save(update_fields=["ended_at", "end_reason", "ended_by"])
+        record_event(actor=actor, action="assignment.removed", target=assignment, data={"assignment_type": model.kind})
+    return True
+
+
+def record_expiry(*, model: type[Assignment], assignment_id: int, now: datetime) -> bool:
+    """Mark an assignment past end_at as expired and audit it, once. False if already done.
+    Access does not wait for this: `in_effect` already excludes it from end_at on."""
+    with transaction.atomic():
+        # Compare-and-swap: of any number of workers, exactly one matches the still-open row.
+        claimed = model.objects.filter(pk=assignment_id, ended_at__isnull=True, end_at__lte=now).update(
+            ended_at=F("end_at"), end_reason=EndReason.EXPIRED
+        )
+        if claimed != 1:
+            return False
+        assignment = model.objects.select_related("role", "scope", "principal").get(pk=assignment_id)
+        record_event(actor=None, action="assignment.expired", target=assignment, data={"assignment_type": model.kind})
+    return True
+
+
+# First use ---------------------------------------------------------------------------------
+
+
+def bootstrap_first_administrator(*, username: str, email: str, password: str):
+    """Entra's first-use rule: the first account gets permanent active Global Administrator
+    and Privileged Role Administrator at the root. Refused, changing nothing, once anyone
+    holds either role."""
+    User = get_user_model()
+    with transaction.atomic():
+        holders = administrator_holders()
+        if holders:
+            raise ValidationError(
+                BOOTSTRAP_REFUSED, code="already_bootstrapped", params={"holders": ", ".join(sorted(holders))}
+            )
+        if User.objects.filter(username=username).exists():
+            raise ValidationError(
+                {"username": ValidationError(USERNAME_TAKEN, code="username_taken", params={"username": username})}
+            )
+        user = User(username=username, email=email)
+        try:
+            validate_password(password, user)
+        except ValidationError as weak:
+            raise ValidationError({"password": weak.error_list}) from None
+        user.set_password(password)
+        user.full_clean()
+        user.save()
+        record_event(
+            actor=None, action="account.created", target=user, principal=user, data={"via": "bootstrap", "email": email}
+        )
+        root = Scope.objects.get(path=ROOT_SCOPE_PATH)
+        now = timezone.now()
+        for slug in ADMIN_ROLE_SLUGS:
+            # Permanent active is not allowed by default settings; first use is the exception.
+            _create_assignment(
+                ActiveAssignment,
+                actor=None,
+                principal=user,
+                role=Role.objects.get(slug=slug),
+                scope=root,
+                start_at=now,
+                end_at=None,
+                justification="First administrator (bootstrap).",
+                enforce_settings=False,
+                source=ActiveSource.ADMIN,
+            )
+    return user
