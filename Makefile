@@ -7,7 +7,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export DJANGO_ALLOW_ASYNC_UNSAFE := true
 
-.PHONY: run test test-sqlite test-postgres check lint format bench clean install install-test chromium
+.PHONY: code run test test-sqlite test-postgres check lint format bench clean install install-test chromium
 
 ## run: install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT) with the task cluster
 run: install
@@ -66,3 +66,7 @@ chromium:
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+## code: the demo accounts' current verification code, for trying PIM without an authenticator app
+code: install
+	@$(PY) manage.py demo_code

@@ -4,7 +4,43 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from audit.services import record_event
 from pimsite.permissions import acts_as_pim_administrator
+
+# These apps' services write their own, more specific events (assignment.created, ...).
+APPS_AUDITED_BY_THEIR_SERVICES = {"roles", "activations", "audit"}
+
+
+class AuditedModelAdminMixin:
+    """Writes an audit event for each admin addition, change and deletion, in the admin's own
+    transaction, for models whose app has no services of its own (users, groups, devices...)."""
+
+    audits_itself = False  # True on admins that write a more specific event themselves
+
+    def _audit(self, request, obj, action: str, message) -> None:
+        if self.audits_itself or obj._meta.app_label in APPS_AUDITED_BY_THEIR_SERVICES:
+            return
+        principal = obj if obj._meta.label == "auth.User" else getattr(obj, "user", None)
+        record_event(
+            actor=request.user,
+            action=f"admin.{action}",
+            target=obj,
+            principal=principal,
+            data={"model": obj._meta.label, "object": str(obj)[:200], "change": message},
+        )
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, obj, "added", message)
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        self._audit(request, obj, "changed", message)
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, obj, "deleted", "")
+        return super().log_deletions(request, queryset)
 
 
 class PIMAdminSite(admin.AdminSite):
@@ -18,6 +54,11 @@ class PIMAdminSite(admin.AdminSite):
 
     def has_permission(self, request) -> bool:
         return acts_as_pim_administrator(request)
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        admin_class = admin_class or admin.ModelAdmin
+        audited = type(admin_class.__name__, (AuditedModelAdminMixin, admin_class), {})
+        return super().register(model_or_iterable, audited, **options)
 
     def login(self, request, extra_context=None):
         # One sign-in for the whole site, with MFA; the admin has no password form of its own.

@@ -32,7 +32,6 @@ if PRODUCTION:
         raise ImproperlyConfigured("PIM_ENV=production needs ALLOWED_HOSTS (comma-separated host names).")
 
 INSTALLED_APPS = [
-    "pimsite",
     "activations",
     "roles",
     "audit",
@@ -48,6 +47,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "django_q",
     "axes",
+    # Last: its admin.py replaces some third-party admin pages (see pimsite/admin.py).
+    "pimsite",
 ]
 
 MIDDLEWARE = [
