@@ -1,0 +1,86 @@
+"""`make run` serves with `manage.py serve`: the web server and the django-q2 cluster, as real
+processes on a scratch SQLite database, both stopped by one Ctrl-C."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_health(url: str, process: subprocess.Popen, within: float = 30.0) -> dict:
+    # Polling a starting server, bounded: the only waiting here, and not a stand-in for a clock.
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "serve exited before the site came up"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  our own loopback server
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {within} s")
+
+
+@pytest.fixture
+def scratch_env(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}", "PIM_ENV": "demo"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    return env
+
+
+def test_serve_runs_the_site_and_the_task_cluster_and_ctrl_c_stops_both(scratch_env):
+    port = _free_port()
+    serve = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=scratch_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        health = _wait_for_health(f"http://127.0.0.1:{port}/healthz", serve)
+        assert health == {"status": "ok", "database": "ok", "task_queue": "ok"}
+
+        # A task queued on the ORM broker is picked up and run by the cluster that serve started.
+        ran = subprocess.run(  # noqa: S603
+            [
+                sys.executable,
+                "manage.py",
+                "shell",
+                "-c",
+                "from django_q.tasks import async_task, result; "
+                "print(result(async_task('math.factorial', 5), wait=20000))",
+            ],
+            cwd=ROOT,
+            env=scratch_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ran.stdout.strip().splitlines()[-1] == "120", ran.stderr
+
+        os.killpg(serve.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
+        serve.wait(timeout=30)
+        output = serve.stdout.read().decode()
+        assert f"http://127.0.0.1:{port}/" in output
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)  # noqa: S310
+    finally:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
