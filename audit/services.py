@@ -1,11 +1,15 @@
 """Appending to the audit log. `record_event` is the only way an event is written."""
 
+import ipaddress
 import json
+from decimal import Decimal
 from typing import Any, Protocol
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 from audit import chain, context
 from audit.models import AuditChainHead, AuditEvent
@@ -18,9 +22,33 @@ class Auditable(Protocol):
     def audit_fields(self) -> dict[str, Any]: ...
 
 
+USER_AGENT_MAX_LENGTH = AuditEvent._meta.get_field("user_agent").max_length
+
+
+def _json_number(text: str) -> float | int:
+    # PostgreSQL's jsonb keeps numbers as numeric and writes 1e+16 back as 10000000000000000
+    # (read as an int) and -0.0 as 0.0; hash what the column will give back.
+    value = float(text)
+    if abs(value) >= 1e16:
+        return int(Decimal(text))
+    return value if value != 0 else 0.0
+
+
 def _normalised(data: dict[str, Any] | None) -> dict[str, Any]:
     # What the JSON column gives back on reading must equal what was hashed on writing.
-    return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+    return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder), parse_float=_json_number)
+
+
+def _client_ip(value: str | None) -> str | None:
+    # Stored as the column stores it (Django rewrites IPv6 to its short form, PostgreSQL's inet
+    # refuses anything that is not an address), so the stored value is the hashed one.
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(value)
+        return clean_ipv6_address(value) if address.version == 6 else str(address)
+    except (ValueError, ValidationError):
+        return None
 
 
 def record_event(
@@ -67,8 +95,8 @@ def record_event(
             "role": role,
             "scope": scope,
             "justification": justification,
-            "client_ip": request.client_ip,
-            "user_agent": request.user_agent,
+            "client_ip": _client_ip(request.client_ip),
+            "user_agent": request.user_agent[:USER_AGENT_MAX_LENGTH],
             "data": _normalised(data),
             "prev_hash": head.last_hash,
         }

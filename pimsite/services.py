@@ -20,7 +20,7 @@ REUSED_OR_WRONG_CODE = (
     "That code is not valid or was already used. Enter the 6-digit code your authenticator app shows now, "
     "or an unused backup code."
 )
-THROTTLED = "Too many wrong codes. Wait %(seconds)s seconds, then try the newest code."
+THROTTLED = "Too many wrong codes. Wait %(wait)s, then try the newest code."
 ENROL_WRONG_CODE = (
     "That code does not match the new key. Check that your app scanned this page's QR code and enter the "
     "6-digit code it shows now."
@@ -33,6 +33,21 @@ class CodeCheck:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    codes: list[str] | None  # the backup codes, shown once; None when the app was not confirmed
+    error: str = ""
+
+
+def _throttled_message(device) -> str | None:
+    """The wait message while `device` refuses codes after wrong ones, else None."""
+    allowed, details = device.verify_is_allowed()
+    if allowed or not details or "locked_until" not in details:
+        return None
+    seconds = max(1, int((details["locked_until"] - timezone.now()).total_seconds() + 0.999))
+    return THROTTLED % {"wait": f"{seconds} second" if seconds == 1 else f"{seconds} seconds"}
+
+
 def pending_totp_device(*, actor) -> TOTPDevice:
     """The unconfirmed authenticator-app device being enrolled; the same one on every reload
     so the QR code does not change under the user."""
@@ -43,18 +58,24 @@ def pending_totp_device(*, actor) -> TOTPDevice:
     return device
 
 
-def confirm_totp_device(*, actor, device: TOTPDevice, token: str) -> list[str] | None:
-    """Confirm the app with its first code and issue backup codes. Returns the codes (shown
-    once) or None when the code is wrong."""
+def confirm_totp_device(*, actor, device: TOTPDevice, token: str) -> Enrolment:
+    """Confirm the app with its first code and issue backup codes (shown once). Wrong codes
+    are throttled as at sign-in."""
+    throttled = _throttled_message(device)
+    if throttled:
+        record_event(
+            actor=actor, action="auth.mfa_failed", principal=actor, data={"stage": "enrolment", "reason": "throttled"}
+        )
+        return Enrolment(None, throttled)
     if not device.verify_token(token):
         record_event(actor=actor, action="auth.mfa_failed", principal=actor, data={"stage": "enrolment"})
-        return None
+        return Enrolment(None, ENROL_WRONG_CODE)
     with transaction.atomic():
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         record_event(actor=actor, action="auth.mfa_enrolled", principal=actor, data={"device": device.name})
         codes = _replace_backup_codes(actor=actor)
-    return codes
+    return Enrolment(codes)
 
 
 def regenerate_backup_codes(*, actor) -> list[str]:
@@ -81,16 +102,15 @@ def check_code(*, actor, token: str) -> CodeCheck:
     is_app_code = token.isdigit() and len(token) == 6
     candidates = [d for d in devices if isinstance(d, TOTPDevice) == is_app_code]
     for device in candidates:
-        allowed, details = device.verify_is_allowed()
-        if not allowed and details and "locked_until" in details:
-            seconds = max(1, int((details["locked_until"] - timezone.now()).total_seconds() + 0.999))
+        throttled = _throttled_message(device)
+        if throttled:
             record_event(
                 actor=actor,
                 action="auth.mfa_failed",
                 principal=actor,
                 data={"stage": "sign-in", "reason": "throttled", "device": device.name},
             )
-            return CodeCheck(None, THROTTLED % {"seconds": seconds})
+            return CodeCheck(None, throttled)
         verified = django_otp.verify_token(actor, device.persistent_id, token)
         if verified is not None:
             action = "auth.backup_code_used" if isinstance(verified, StaticDevice) else "auth.mfa_verified"

@@ -90,12 +90,14 @@ def enrol(request: HttpRequest) -> HttpResponse:
     device = services.pending_totp_device(actor=request.user)
     form = EnrolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        codes = services.confirm_totp_device(actor=request.user, device=device, token=form.cleaned_data["otp_token"])
-        if codes is not None:
+        enrolment = services.confirm_totp_device(
+            actor=request.user, device=device, token=form.cleaned_data["otp_token"]
+        )
+        if enrolment.codes is not None:
             django_otp.login(request, device)
             request.session.cycle_key()
-            return render(request, "accounts/backup_codes.html", {"codes": codes, "next": next_url})
-        form.add_error("otp_token", services.ENROL_WRONG_CODE)
+            return render(request, "accounts/backup_codes.html", {"codes": enrolment.codes, "next": next_url})
+        form.add_error("otp_token", enrolment.error)
     secret = b32encode(device.bin_key).decode()
     context = {
         "form": form,
@@ -106,6 +108,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/enrol.html", context)
 
 
+@never_cache
 @require_POST
 def backup_codes(request: HttpRequest) -> HttpResponse:
     """Issue a fresh set of backup codes (the old ones stop working)."""

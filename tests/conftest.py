@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.oath import totp
+from django_otp.oath import TOTP, totp
 
 from roles.models import Role
 from tests.factories import TEST_PASSWORD, ActiveAssignmentFactory, TOTPDeviceFactory, UserFactory, root_scope
@@ -38,7 +38,9 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError("PIM_REQUIRE_POSTGRES is set but DATABASE_URL does not point at PostgreSQL.")
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
-            item.add_marker(pytest.mark.skipif(True, reason="needs PostgreSQL: run make test or tests/with-postgres.sh"))
+            item.add_marker(
+                pytest.mark.skipif(True, reason="needs PostgreSQL: run make test or tests/with-postgres.sh")
+            )
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +70,19 @@ def _fast_password_hashing(settings):
 def current_code(device) -> str:
     """The code the authenticator app shows now (time-machine moves 'now')."""
     return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+
+
+def wrong_code(device) -> str:
+    """A 6-digit code the app does not show now, nor one step either side."""
+    generator = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    shown = set()
+    for offset in (-1, 0, 1):
+        generator.drift = device.drift + offset
+        shown.add(f"{generator.token():06d}")
+    candidate = 123456
+    while f"{candidate:06d}" in shown:
+        candidate = (candidate + 1) % 10**6
+    return f"{candidate:06d}"
 
 
 def make_user(username: str, **extra):
@@ -126,4 +141,4 @@ def now():
     return timezone.now()
 
 
-__all__ = ["TEST_PASSWORD", "current_code", "make_user", "verify_session"]
+__all__ = ["TEST_PASSWORD", "current_code", "make_user", "verify_session", "wrong_code"]

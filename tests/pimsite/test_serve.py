@@ -43,13 +43,16 @@ def scratch_env(tmp_path):
     return env
 
 
-def test_serve_runs_the_site_and_the_task_cluster_and_ctrl_c_stops_both(scratch_env):
+def test_serve_runs_the_site_and_the_task_cluster_and_ctrl_c_stops_both(scratch_env, tmp_path):
     port = _free_port()
+    # Output to a file, not a pipe: a pipe held open by a stray worker would block the read.
+    log_path = tmp_path / "serve.log"
+    log = log_path.open("wb")
     serve = subprocess.Popen(  # noqa: S603
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=ROOT,
         env=scratch_env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -77,10 +80,11 @@ def test_serve_runs_the_site_and_the_task_cluster_and_ctrl_c_stops_both(scratch_
 
         os.killpg(serve.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
         serve.wait(timeout=30)
-        output = serve.stdout.read().decode()
+        output = log_path.read_text()
         assert f"http://127.0.0.1:{port}/" in output
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)  # noqa: S310
     finally:
+        log.close()
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGKILL)
