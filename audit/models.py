@@ -62,6 +62,9 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-sequence"]
+        # Django's internal paths (related lookups, the delete collector) use the base manager;
+        # it must refuse changes as `objects` does.
+        base_manager_name = "objects"
         indexes = [
             # "Everything about this holding", used by timelines and the admin filters.
             models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),

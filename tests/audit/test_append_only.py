@@ -81,3 +81,14 @@ def test_bulk_update_is_refused_and_changes_nothing(events):
         AuditEvent.objects.bulk_update(events, ["justification"])
 
     assert _stored() == before
+
+
+def test_the_base_manager_that_django_uses_internally_refuses_too(events):
+    before = _stored()
+
+    with pytest.raises(AppendOnlyError):
+        AuditEvent._base_manager.filter(pk=events[0].pk).update(justification="x")
+    with pytest.raises(AppendOnlyError):
+        AuditEvent._base_manager.filter(pk=events[0].pk).delete()
+
+    assert _stored() == before
