@@ -5,7 +5,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
-export DJANGO_ALLOW_ASYNC_UNSAFE := true
 
 .PHONY: code run test test-sqlite test-postgres check lint format bench clean install install-test chromium
 

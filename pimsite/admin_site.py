@@ -3,6 +3,7 @@ from urllib.parse import urlencode
 from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from audit.services import record_event
 from pimsite.permissions import acts_as_pim_administrator
@@ -62,6 +63,12 @@ class PIMAdminSite(admin.AdminSite):
 
     def login(self, request, extra_context=None):
         # One sign-in for the whole site, with MFA; the admin has no password form of its own.
+        next_url = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = reverse("admin:index")
         if request.user.is_authenticated and getattr(request.user, "is_verified", lambda: False)():
-            return redirect("admin-refused")
-        return redirect(f"{reverse('accounts:login')}?{urlencode({'next': request.GET.get('next', '/admin/')})}")
+            # Back from sign-in with ?next=/admin/login/?next=...: an administrator goes on.
+            return redirect(next_url) if self.has_permission(request) else redirect("admin-refused")
+        return redirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")

@@ -5,6 +5,8 @@ every other path."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from roles import rules, services
@@ -13,11 +15,38 @@ from roles.models import ActiveAssignment, EligibleAssignment, Role, RoleSetting
 
 class ServiceBackedAdmin(admin.ModelAdmin):
     """Saving calls a service; a refusal the form could not foresee (a race) is reported
-    as an error message instead of a crash."""
+    as an error message instead of a crash, and the admin then neither logs nor announces
+    a change that did not happen: it shows the same page again."""
 
     def report_refusal(self, request, refusal: ValidationError) -> None:
+        request._pim_refused = True  # read by the log_* and response_* methods below
         for message in refusal.messages:
             self.message_user(request, message, level=messages.ERROR)
+
+    @staticmethod
+    def _refused(request) -> bool:
+        return getattr(request, "_pim_refused", False)
+
+    def log_addition(self, request, obj, message):
+        return None if self._refused(request) else super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        return None if self._refused(request) else super().log_change(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if self._refused(request):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if self._refused(request):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
+
+    def response_delete(self, request, obj_display, obj_id):
+        if self._refused(request):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_delete(request, obj_display, obj_id)
 
 
 class RoleSettingsInline(admin.StackedInline):
@@ -67,6 +96,18 @@ class RoleAdmin(ServiceBackedAdmin):
 
     def save_related(self, request, form, formsets, change):
         pass  # settings are edited on their own page, through update_role_settings
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The settings inline is read-only and never saved (see save_related), so its formset
+        # has no new/changed/deleted objects to describe.
+        return super().construct_change_message(request, form, [], add)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # A role's settings go with it (services.delete_role); RoleSettingsAdmin refuses only
+        # deleting them on their own.
+        perms_needed.discard(RoleSettings._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.is_builtin:
@@ -230,7 +271,25 @@ class AssignmentForm(forms.ModelForm):
             end_at=cleaned.get("end_at"),
             justification=cleaned.get("justification", ""),
         )
+        principal, scope = cleaned.get("principal"), cleaned.get("scope")
+        if principal is not None and scope is not None:
+            self._check_not_assigned(principal=principal, role=role, scope=scope)
         return cleaned
+
+    def _check_not_assigned(self, *, principal, role, scope) -> None:
+        # One lapsed but not yet swept does not count: the service records its expiry first.
+        still_open = (
+            self._meta.model.objects.open()
+            .filter(principal=principal, role=role, scope=scope)
+            .filter(Q(end_at__isnull=True) | Q(end_at__gt=timezone.now()))
+        )
+        if still_open.exists():
+            raise ValidationError(
+                services.ALREADY_ASSIGNED,
+                code="already_assigned",
+                params={"principal": principal.get_username(), "kind": self.kind, "role": role.name,
+                        "scope": scope.path},
+            )  # fmt: skip
 
 
 class EligibleAssignmentForm(AssignmentForm):
@@ -283,6 +342,10 @@ class AssignmentAdmin(ServiceBackedAdmin):
         if obj is None:
             return ("principal", "role", "scope", "start_at", "end_at", "justification")
         return super().get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # An existing assignment is history: view it, or end it with the action.
+        return False if obj is not None else super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -28,6 +28,8 @@ def _describe(value: int, unit: str) -> str:
         if hours:
             return f"{hours} h" if hours < 48 or hours % 24 else f"{hours // 24} days"
         return f"{minutes} min"
+    if value == 1:
+        return f"1 {unit.removesuffix('s')}"  # "1 day", "1 approval"
     return f"{value} {unit}"
 
 

@@ -311,6 +311,9 @@ def bootstrap_first_administrator(*, username: str, email: str, password: str):
     holds either role."""
     User = get_user_model()
     with transaction.atomic():
+        # Two bootstraps at once: the second waits here until the first commits, then sees
+        # its holders. Without the lock both would find none and both would succeed.
+        list(RoleSettings.objects.select_for_update().filter(role__slug__in=ADMIN_ROLE_SLUGS).order_by("pk"))
         holders = administrator_holders()
         if holders:
             raise ValidationError(

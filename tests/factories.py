@@ -45,6 +45,7 @@ class RoleFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Role
+        skip_postgeneration_save = True
 
     slug = factory.Sequence(lambda n: f"custom-role-{n}")
     name = factory.Sequence(lambda n: f"Custom Role {n}")
