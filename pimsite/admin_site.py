@@ -61,6 +61,10 @@ class PIMAdminSite(admin.AdminSite):
         audited = type(admin_class.__name__, (AuditedModelAdminMixin, admin_class), {})
         return super().register(model_or_iterable, audited, **options)
 
+    def password_change(self, request, extra_context=None):
+        # The site's own page, which audits the change; the admin's would not.
+        return redirect("accounts:password")
+
     def login(self, request, extra_context=None):
         # One sign-in for the whole site, with MFA; the admin has no password form of its own.
         next_url = request.GET.get("next", "")

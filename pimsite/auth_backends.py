@@ -1,25 +1,36 @@
-from django.contrib.auth.backends import BaseBackend
-from django.utils import timezone
+from django.contrib.auth.backends import BaseBackend, ModelBackend
 
-from roles.selectors import is_pim_administrator
+from pimsite.permissions import holds_administrator_role
+
+
+class PasswordBackend(ModelBackend):
+    """Checks usernames and passwords, and grants nothing: in PIM, Django's permission tables,
+    is_staff and is_superuser carry no rights. Rights come from assignments (below)."""
+
+    def get_user_permissions(self, user_obj, obj=None) -> set:
+        return set()
+
+    def get_group_permissions(self, user_obj, obj=None) -> set:
+        return set()
+
+    def get_all_permissions(self, user_obj, obj=None) -> set:
+        return set()
+
+    def has_perm(self, user_obj, perm, obj=None) -> bool:
+        return False
+
+    def has_module_perms(self, user_obj, app_label) -> bool:
+        return False
 
 
 class PIMAdministratorPermissions(BaseBackend):
     """Model permissions inside the admin come from holding an active Privileged Role
-    Administrator or Global Administrator assignment, not from Django's permission tables.
-    It authenticates nobody. The admin site itself also requires an OTP-verified session
-    (pimsite.admin_site); read-only models refuse change in their ModelAdmin."""
-
-    def _holds(self, user_obj) -> bool:
-        if not user_obj.is_active or user_obj.is_anonymous:
-            return False
-        # Cached on this user object, which lives for one request.
-        if not hasattr(user_obj, "_pim_administrator_perm"):
-            user_obj._pim_administrator_perm = is_pim_administrator(user=user_obj, at=timezone.now())
-        return user_obj._pim_administrator_perm
+    Administrator or Global Administrator assignment. It authenticates nobody. The admin site
+    itself also requires an OTP-verified session (pimsite.admin_site); read-only models
+    refuse changes in their ModelAdmin."""
 
     def has_perm(self, user_obj, perm, obj=None) -> bool:
-        return self._holds(user_obj)
+        return holds_administrator_role(user_obj)
 
     def has_module_perms(self, user_obj, app_label) -> bool:
-        return self._holds(user_obj)
+        return holds_administrator_role(user_obj)

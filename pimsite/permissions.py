@@ -9,12 +9,17 @@ def is_verified(user) -> bool:
     return bool(user and user.is_authenticated and user.is_active and getattr(user, "is_verified", lambda: False)())
 
 
+def holds_administrator_role(user) -> bool:
+    """Holds an active Privileged Role Administrator or Global Administrator assignment at '/'
+    now. Cached on the user object, which lives for one request: an assignment that ends is
+    gone on the very next request."""
+    if not user.is_active or user.is_anonymous:
+        return False
+    if not hasattr(user, "_pim_administrator_role"):
+        user._pim_administrator_role = is_pim_administrator(user=user, at=timezone.now())
+    return user._pim_administrator_role
+
+
 def acts_as_pim_administrator(request) -> bool:
-    """An OTP-verified session whose user holds an active Privileged Role Administrator or
-    Global Administrator assignment at '/' at this moment. Cached on the request only, so an
-    assignment that ends is gone on the very next request."""
-    cached = getattr(request, "_pim_administrator", None)
-    if cached is None:
-        cached = is_verified(request.user) and is_pim_administrator(user=request.user, at=timezone.now())
-        request._pim_administrator = cached
-    return cached
+    """An OTP-verified session whose user holds an administrator role right now."""
+    return is_verified(request.user) and holds_administrator_role(request.user)

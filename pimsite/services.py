@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import django_otp
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -91,6 +92,16 @@ def _replace_backup_codes(*, actor) -> list[str]:
     StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
     record_event(actor=actor, action="auth.backup_codes_created", principal=actor, data={"count": len(codes)})
     return codes
+
+
+def change_password(*, actor, new_password: str) -> None:
+    """Set the actor's own password (already validated by the form) and audit it."""
+    with transaction.atomic():
+        user = get_user_model().objects.select_for_update().get(pk=actor.pk)
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        record_event(actor=actor, action="auth.password_changed", principal=actor)
+    actor.password = user.password  # the caller keeps the session valid with the new hash
 
 
 def check_code(*, actor, token: str) -> CodeCheck:

@@ -107,7 +107,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses locked-out credentials before a password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "pimsite.auth_backends.PasswordBackend",
     "pimsite.auth_backends.PIMAdministratorPermissions",
 ]
 AUTH_PASSWORD_VALIDATORS = [

@@ -9,6 +9,7 @@ accounts = (
         path("verify/", views.verify, name="verify"),
         path("enrol/", views.enrol, name="enrol"),
         path("backup-codes/", views.backup_codes, name="backup-codes"),
+        path("password/", views.change_password, name="password"),
         path("logout/", views.logout, name="logout"),
     ],
     "accounts",

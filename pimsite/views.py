@@ -8,7 +8,8 @@ import qrcode.image.svg
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -114,6 +115,19 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
     """Issue a fresh set of backup codes (the old ones stop working)."""
     codes = services.regenerate_backup_codes(actor=request.user)
     return render(request, "accounts/backup_codes.html", {"codes": codes, "next": reverse("home")})
+
+
+@sensitive_post_parameters("old_password", "new_password1", "new_password2")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def change_password(request: HttpRequest) -> HttpResponse:
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.change_password(actor=request.user, new_password=form.cleaned_data["new_password1"])
+        update_session_auth_hash(request, request.user)  # other sessions end; this one goes on
+        messages.success(request, "Your password has been changed. Other sessions are signed out.")
+        return redirect("home")
+    return render(request, "accounts/password.html", {"form": form})
 
 
 @require_POST
