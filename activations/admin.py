@@ -1,42 +1,19 @@
 from django.contrib import admin
 
 from activations.models import ActivationRequest, Approval
+from audit.admin_mixins import ReadOnlyAdminMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Requests and decisions move only through the workflow's services."""
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ApprovalInline(admin.TabularInline):
+class ApprovalInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Approval
     extra = 0
     fields = ("stage", "approver", "decision", "justification", "decided_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ActivationRequest)
-class ActivationRequestAdmin(ReadOnlyAdmin):
+class ActivationRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Requests and decisions move only through the workflow's services."""
+
     list_display = ("id", "kind", "requester", "role", "scope", "status", "start_at", "duration_minutes", "created_at")
     list_filter = ("status", "kind", "role")
     search_fields = ("requester__username", "justification", "ticket_number")
@@ -45,7 +22,7 @@ class ActivationRequestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Approval)
-class ApprovalAdmin(ReadOnlyAdmin):
+class ApprovalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("request", "stage", "approver", "decision", "decided_at")
     list_filter = ("decision",)
     list_select_related = ("request__role", "request__scope", "request__requester", "approver")

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from audit.admin_mixins import ReadOnlyAdminMixin
 from audit.models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the log is append-only on every path."""
 
     list_display = ("sequence", "occurred_at", "action", "actor_username", "principal_username", "role", "scope")
@@ -13,15 +14,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     show_full_result_count = False  # a count over millions of events is not worth its time
     list_select_related = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

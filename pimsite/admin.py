@@ -6,6 +6,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_q.models import Schedule
 
+from audit.admin_mixins import ReadOnlyAdminMixin
 from audit.services import record_event
 
 
@@ -42,20 +43,11 @@ class SecondFactorAdmin(admin.ModelAdmin):
             self.delete_model(request, device)
 
 
-class ReadOnlyScheduleAdmin(admin.ModelAdmin):
+class ReadOnlyScheduleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Schedules name Python functions to run: PIM creates them in code, the admin only shows them."""
 
     list_display = ("name", "func", "schedule_type", "next_run", "repeats")
     search_fields = ("name", "func")
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 for model in (TOTPDevice, StaticDevice, Schedule):

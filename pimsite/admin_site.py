@@ -16,10 +16,10 @@ class AuditedModelAdminMixin:
     """Writes an audit event for each admin addition, change and deletion, in the admin's own
     transaction, for models whose app has no services of its own (users, groups, devices...)."""
 
-    audits_itself = False  # True on admins that write a more specific event themselves
-
     def _audit(self, request, obj, action: str, message) -> None:
-        if self.audits_itself or obj._meta.app_label in APPS_AUDITED_BY_THEIR_SERVICES:
+        # `audits_itself` is set on admins that write a more specific event themselves. Read with
+        # getattr: this mixin comes first in the MRO, so a default here would hide theirs.
+        if getattr(self, "audits_itself", False) or obj._meta.app_label in APPS_AUDITED_BY_THEIR_SERVICES:
             return
         principal = obj if obj._meta.label == "auth.User" else getattr(obj, "user", None)
         record_event(
