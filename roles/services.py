@@ -279,12 +279,93 @@ def remove_assignment(*, actor, assignment: Assignment) -> bool:
         if assignment.end_at is not None and assignment.end_at <= now:
             record_expiry(model=model, assignment_id=assignment.pk, now=now)
             return False
-        assignment.ended_at = now
-        assignment.end_reason = EndReason.REMOVED
-        assignment.ended_by = actor
-        assignment.save(update_fields=["ended_at", "end_reason", "ended_by"])
-        record_event(actor=actor, action="assignment.removed", target=assignment, data={"assignment_type": model.kind})
+        _end_now(assignment, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
+        if model is EligibleAssignment:
+            # No active assignment outlives the eligibility it was activated from.
+            activated = (
+                ActiveAssignment.objects.select_for_update(of=("self",))
+                .open()
+                .filter(
+                    principal=assignment.principal,
+                    role=assignment.role,
+                    scope=assignment.scope,
+                    source=ActiveSource.ACTIVATION,
+                )
+                .select_related("role", "scope", "principal")
+            )
+            for active in activated:
+                if active.end_at <= now:
+                    record_expiry(model=ActiveAssignment, assignment_id=active.pk, now=now)
+                else:
+                    _end_now(active, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
     return True
+
+
+def _end_now(assignment: Assignment, *, actor, now: datetime, reason: str, action: str) -> None:
+    assignment.ended_at = now
+    assignment.end_reason = reason
+    assignment.ended_by = actor
+    assignment.save(update_fields=["ended_at", "end_reason", "ended_by"])
+    record_event(actor=actor, action=action, target=assignment, data={"assignment_type": assignment.kind})
+
+
+NOT_YOURS = "Only the holder can deactivate this role assignment."
+NOT_ACTIVATED = (
+    "%(role)s was assigned to you by an administrator, not activated; ask a Privileged Role Administrator to remove it."
+)
+ALREADY_ENDED = "This role assignment has already ended."
+
+
+def grant_activation(
+    *, actor, eligibility: EligibleAssignment, start_at: datetime, end_at: datetime, justification: str
+) -> ActiveAssignment:
+    """The active assignment an activation produces. The caller (activations.services) has
+    checked the activation rules and holds the eligibility's row lock."""
+    _close_lapsed(ActiveAssignment, principal=eligibility.principal, role=eligibility.role, scope=eligibility.scope,
+                  now=timezone.now())  # fmt: skip
+    assignment = ActiveAssignment(
+        principal=eligibility.principal,
+        role=eligibility.role,
+        scope=eligibility.scope,
+        start_at=start_at,
+        end_at=end_at,
+        justification=justification,
+        created_by=actor,
+        source=ActiveSource.ACTIVATION,
+    )
+    try:
+        with transaction.atomic():
+            assignment.save()
+    except IntegrityError:
+        raise ValidationError(
+            ALREADY_ASSIGNED,
+            code="already_active",
+            params={"principal": eligibility.principal.get_username(), "kind": "active",
+                    "role": eligibility.role.name, "scope": eligibility.scope.path},
+        ) from None  # fmt: skip
+    record_event(
+        actor=actor, action="assignment.activated", target=assignment, data={"start_at": start_at, "end_at": end_at}
+    )
+    return assignment
+
+
+def deactivate_assignment(*, actor, assignment: ActiveAssignment) -> ActiveAssignment:
+    """The holder ends an activated role early; access ends at once."""
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = (
+            ActiveAssignment.objects.select_for_update(of=("self",))
+            .select_related("role", "scope", "principal")
+            .get(pk=assignment.pk)
+        )
+        if assignment.principal_id != actor.pk:
+            raise ValidationError(NOT_YOURS, code="not_holder")
+        if assignment.source != ActiveSource.ACTIVATION:
+            raise ValidationError(NOT_ACTIVATED, code="not_activated", params={"role": assignment.role.name})
+        if assignment.ended_at is not None or (assignment.end_at is not None and assignment.end_at <= now):
+            raise ValidationError(ALREADY_ENDED, code="already_ended")
+        _end_now(assignment, actor=actor, now=now, reason=EndReason.DEACTIVATED, action="assignment.deactivated")
+    return assignment
 
 
 def record_expiry(*, model: type[Assignment], assignment_id: int, now: datetime) -> bool:
