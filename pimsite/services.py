@@ -1,27 +1,20 @@
-"""Second factors: enrolling an authenticator app, backup codes, and checking a code.
-Every success and failure is audited."""
+"""Second factors: enrolling an authenticator app and backup codes; changing the password.
+Checking a code is activations.mfa.check_code (activation step-up needs it too)."""
 
 from dataclasses import dataclass
 
-import django_otp
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from activations.mfa import throttled_message
 from audit.services import record_event
 
 TOTP_DEVICE_NAME = "Authenticator app"
 BACKUP_DEVICE_NAME = "Backup codes"
 
-WRONG_CODE = "That code is not valid. Enter the 6-digit code your authenticator app shows now, or a backup code."
-REUSED_OR_WRONG_CODE = (
-    "That code is not valid or was already used. Enter the 6-digit code your authenticator app shows now, "
-    "or an unused backup code."
-)
-THROTTLED = "Too many wrong codes. Wait %(wait)s, then try the newest code."
 ENROL_WRONG_CODE = (
     "That code does not match the new key. Check that your app scanned this page's QR code and enter the "
     "6-digit code it shows now."
@@ -29,24 +22,9 @@ ENROL_WRONG_CODE = (
 
 
 @dataclass(frozen=True)
-class CodeCheck:
-    device: object | None
-    error: str = ""
-
-
-@dataclass(frozen=True)
 class Enrolment:
     codes: list[str] | None  # the backup codes, shown once; None when the app was not confirmed
     error: str = ""
-
-
-def _throttled_message(device) -> str | None:
-    """The wait message while `device` refuses codes after wrong ones, else None."""
-    allowed, details = device.verify_is_allowed()
-    if allowed or not details or "locked_until" not in details:
-        return None
-    seconds = max(1, int((details["locked_until"] - timezone.now()).total_seconds() + 0.999))
-    return THROTTLED % {"wait": f"{seconds} second" if seconds == 1 else f"{seconds} seconds"}
 
 
 def pending_totp_device(*, actor) -> TOTPDevice:
@@ -62,7 +40,7 @@ def pending_totp_device(*, actor) -> TOTPDevice:
 def confirm_totp_device(*, actor, device: TOTPDevice, token: str) -> Enrolment:
     """Confirm the app with its first code and issue backup codes (shown once). Wrong codes
     are throttled as at sign-in."""
-    throttled = _throttled_message(device)
+    throttled = throttled_message(device)
     if throttled:
         record_event(
             actor=actor, action="auth.mfa_failed", principal=actor, data={"stage": "enrolment", "reason": "throttled"}
@@ -102,35 +80,3 @@ def change_password(*, actor, new_password: str) -> None:
         user.save(update_fields=["password"])
         record_event(actor=actor, action="auth.password_changed", principal=actor)
     actor.password = user.password  # the caller keeps the session valid with the new hash
-
-
-def check_code(*, actor, token: str) -> CodeCheck:
-    """Check a sign-in code against the user's confirmed devices: the app for 6 digits, the
-    backup codes otherwise. Each device throttles wrong codes (1 s, 2 s, 4 s, ...) and refuses
-    a code it has already accepted."""
-    token = "".join(token.split())
-    devices = list(django_otp.devices_for_user(actor, confirmed=True))
-    is_app_code = token.isdigit() and len(token) == 6
-    candidates = [d for d in devices if isinstance(d, TOTPDevice) == is_app_code]
-    for device in candidates:
-        throttled = _throttled_message(device)
-        if throttled:
-            record_event(
-                actor=actor,
-                action="auth.mfa_failed",
-                principal=actor,
-                data={"stage": "sign-in", "reason": "throttled", "device": device.name},
-            )
-            return CodeCheck(None, throttled)
-        verified = django_otp.verify_token(actor, device.persistent_id, token)
-        if verified is not None:
-            action = "auth.backup_code_used" if isinstance(verified, StaticDevice) else "auth.mfa_verified"
-            record_event(actor=actor, action=action, principal=actor, data={"device": verified.name})
-            return CodeCheck(verified)
-    record_event(
-        actor=actor,
-        action="auth.mfa_failed",
-        principal=actor,
-        data={"stage": "sign-in", "reason": "wrong or reused code"},
-    )
-    return CodeCheck(None, REUSED_OR_WRONG_CODE)

@@ -185,6 +185,8 @@ OTP_TOTP_ISSUER = env_str("PIM_OTP_ISSUER", "PIM")
 OTP_TOTP_THROTTLE_FACTOR = 1  # 1 s, 2 s, 4 s ... after consecutive wrong codes
 OTP_STATIC_THROTTLE_FACTOR = 1
 PIM_BACKUP_CODE_COUNT = 10
+# Minutes a session's last code counts for activating a role that requires MFA; older asks again.
+PIM_MFA_MAX_AGE = env_int("PIM_MFA_MAX_AGE", 10, minimum=1, maximum=24 * 60)
 
 # Background work (django-q2) on the ORM broker by default; see STACK-NOTES for the timing.
 Q_CLUSTER = {

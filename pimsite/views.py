@@ -22,6 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import user_has_device
 
+from activations import mfa
 from pimsite import services
 from pimsite.forms import CodeForm, EnrolForm
 from roles.selectors import active_assignments_of, eligible_assignments_of
@@ -65,10 +66,11 @@ def verify(request: HttpRequest) -> HttpResponse:
         return redirect(_with_next("accounts:enrol", next_url))
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        check = services.check_code(actor=request.user, token=form.cleaned_data["otp_token"])
+        check = mfa.check_code(actor=request.user, token=form.cleaned_data["otp_token"])
         if check.device is not None:
             django_otp.login(request, check.device)
             request.session.cycle_key()  # a verified session never keeps the pre-MFA key
+            mfa.record_verification(request.session, at=timezone.now())
             return redirect(next_url)
         form.add_error("otp_token", check.error)
     return render(request, "accounts/verify.html", {"form": form, "next": next_url})
@@ -97,6 +99,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
         if enrolment.codes is not None:
             django_otp.login(request, device)
             request.session.cycle_key()
+            mfa.record_verification(request.session, at=timezone.now())
             return render(request, "accounts/backup_codes.html", {"codes": enrolment.codes, "next": next_url})
         form.add_error("otp_token", enrolment.error)
     secret = b32encode(device.bin_key).decode()
