@@ -12,6 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py setup_schedules
 	$(PY) manage.py serve --port $(PORT)
 
 ## test: the whole suite on SQLite, then again on a throw-away PostgreSQL 15 server

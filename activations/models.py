@@ -29,9 +29,13 @@ class ActivationRequest(models.Model):
     mfa_verified_at = models.DateTimeField(
         null=True, blank=True, help_text="When the requester last proved MFA before asking."
     )
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING_APPROVAL)
     status_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    decide_by = models.DateTimeField(
+        null=True, blank=True, help_text="Without a decision by then, the request times out (role's approval timeout)."
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     assignment = models.OneToOneField(
         ActiveAssignment, null=True, blank=True, on_delete=models.PROTECT, related_name="activation_request"
@@ -53,6 +57,8 @@ class ActivationRequest(models.Model):
         indexes = [
             models.Index(fields=["status", "role"], name="request_status_role_idx"),
             models.Index(fields=["requester", "-created_at"], name="request_requester_idx"),
+            # The time-out sweep: pending requests past their deadline.
+            models.Index(fields=["status", "decide_by"], name="request_status_deadline_idx"),
         ]
 
     def __str__(self) -> str:

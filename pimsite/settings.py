@@ -204,6 +204,8 @@ Q_CLUSTER = {
 }
 
 # Mail
+# Where links in notifications point.
+PIM_SITE_URL = env_str("PIM_SITE_URL", "http://127.0.0.1:8000")
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",

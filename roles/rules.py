@@ -20,6 +20,11 @@ class Bound:
         return _describe(value, self.unit)
 
 
+def describe_minutes(minutes: int) -> str:
+    """90 -> '1 h 30 min': how durations read in every message."""
+    return _describe(minutes, "minutes")
+
+
 def _describe(value: int, unit: str) -> str:
     if unit == "minutes":
         hours, minutes = divmod(value, 60)

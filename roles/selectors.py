@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
 from roles.models import ActiveAssignment, EligibleAssignment, Role
@@ -97,3 +97,24 @@ def access_decision(
     if any(end is None for end in ends):
         return AccessDecision(True, None)
     return AccessDecision(True, max(ends))
+
+
+def is_approver(*, user, role: Role) -> bool:
+    """Named in the role's settings as an approver, directly or through a group, right now."""
+    role_settings = role.settings
+    return (
+        role_settings.approvers.filter(pk=user.pk, is_active=True).exists()
+        or role_settings.approver_groups.filter(user=user, user__is_active=True).exists()
+    )
+
+
+def approvers_of(*, role: Role) -> QuerySet:
+    """Every active user who may approve requests for `role` (directly or through a group)."""
+    role_settings = role.settings
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(approver_of=role_settings) | Q(groups__approver_of=role_settings))
+        .distinct()
+        .order_by("username")
+    )

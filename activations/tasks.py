@@ -1,0 +1,60 @@
+"""django-q2 tasks. Interfaces like views: take ids, call a service, return a short summary.
+Each is safe to run twice, late, or after a crash half-way (the services compare-and-swap)."""
+
+from django.core.mail import send_mail
+from django.utils import timezone
+
+from activations import services
+from activations.models import ActivationRequest
+from activations.notifications import notify
+from activations.scheduling import KINDS
+from roles.models import ActiveAssignment
+from roles.services import record_expiry
+
+
+def expire_assignment(kind: str, assignment_id: int) -> str:
+    """One-off schedule at end_at."""
+    model = KINDS[kind]
+    if not record_expiry(model=model, assignment_id=assignment_id, now=timezone.now()):
+        return "nothing to do"
+    _tell_holder_of_expiry(model, assignment_id)
+    return "expired"
+
+
+def start_activation(request_id: int) -> str:
+    """One-off schedule at a scheduled activation's start."""
+    return "started" if services.start_scheduled(request_id=request_id, now=timezone.now()) else "nothing to do"
+
+
+def sweep() -> str:
+    """Every minute: finish whatever the one-offs missed."""
+    now = timezone.now()
+    expired = 0
+    for model in KINDS.values():
+        lapsed = model.objects.open().filter(end_at__lte=now).values_list("pk", flat=True)
+        for assignment_id in list(lapsed):
+            if record_expiry(model=model, assignment_id=assignment_id, now=now):
+                _tell_holder_of_expiry(model, assignment_id)
+                expired += 1
+    due = ActivationRequest.objects.filter(status="approved", assignment__start_at__lte=now)
+    started = sum(services.start_scheduled(request_id=pk, now=now) for pk in list(due.values_list("pk", flat=True)))
+    timed_out = services.time_out_requests(now=now)
+    return f"expired {expired}, started {started}, timed out {timed_out}"
+
+
+def send_notification(recipients: list[str], subject: str, body: str) -> int:
+    return send_mail(subject, body, None, recipients)
+
+
+def _tell_holder_of_expiry(model, assignment_id: int) -> None:
+    if model is not ActiveAssignment:
+        return
+    assignment = ActiveAssignment.objects.select_related("principal", "role", "scope").get(pk=assignment_id)
+    notify(
+        recipients=[assignment.principal],
+        subject=f"[PIM] {assignment.role.name} has expired",
+        body=(
+            f"Your {assignment.role.name} assignment at {assignment.scope.path} ended at "
+            f"{assignment.end_at:%Y-%m-%d %H:%M} UTC.\n"
+        ),
+    )
