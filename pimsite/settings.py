@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "pimsite.context_processors.pim",
             ],
+            "builtins": ["pimsite.templatetags.pim"],
         },
     },
 ]

@@ -1,0 +1,90 @@
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django import forms
+from django.utils import timezone
+
+from activations.rules import MIN_ACTIVATION_MINUTES
+from roles.rules import JUSTIFICATION_MAX_LENGTH, describe_minutes
+
+STEP_MINUTES = 30
+
+
+class ActivationForm(forms.Form):
+    """One form for one or several eligible roles: one duration, start, justification, ticket
+    and code for all of them. Field names are the service's keyword names."""
+
+    duration = forms.TypedChoiceField(label="Duration", coerce=int)
+    start = forms.ChoiceField(
+        label="Start", choices=[("now", "Now"), ("later", "At a date and time")], initial="now",
+        widget=forms.RadioSelect,
+    )  # fmt: skip
+    start_at = forms.DateTimeField(
+        label="Start at (your time)", required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )  # fmt: skip
+    time_zone = forms.CharField(required=False, widget=forms.HiddenInput)
+    justification = forms.CharField(
+        label="Justification", required=False, max_length=JUSTIFICATION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Why you need the role now (up to 500 characters).",
+    )  # fmt: skip
+    ticket_system = forms.CharField(label="Ticket system", required=False, max_length=50)
+    ticket_number = forms.CharField(label="Ticket number", required=False, max_length=50)
+    otp_token = forms.CharField(
+        label="Verification code", required=False, max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        help_text="The 6-digit code your authenticator app shows now.",
+    )  # fmt: skip
+
+    def __init__(self, *args, eligibilities, needs_code: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eligibilities = list(eligibilities)
+        maxima = [e.role.settings.activation_max_minutes for e in self.eligibilities]
+        highest = max(maxima, default=MIN_ACTIVATION_MINUTES)
+        steps = list(range(MIN_ACTIVATION_MINUTES, highest + 1, STEP_MINUTES))
+        if highest not in steps:
+            steps.append(highest)
+        self.fields["duration"].choices = [(m, describe_minutes(m)) for m in steps]
+        self.fields["duration"].initial = min(maxima, default=MIN_ACTIVATION_MINUTES)
+        self.fields["duration"].help_text = "At least 30 min; at most " + ", ".join(
+            f"{describe_minutes(e.role.settings.activation_max_minutes)} for {e.role.name}" for e in self.eligibilities
+        )
+        settings_of = [e.role.settings for e in self.eligibilities]
+        self.fields["justification"].required = any(s.require_justification_on_activation for s in settings_of)
+        self.needs_ticket = any(s.require_ticket_on_activation for s in settings_of)
+        self.fields["ticket_system"].required = self.fields["ticket_number"].required = self.needs_ticket
+        self.needs_code = needs_code
+        if needs_code:
+            self.fields["otp_token"].required = True
+            self.fields["otp_token"].error_messages["required"] = "Enter the 6-digit verification code."
+        else:
+            del self.fields["otp_token"]
+        self.fields["justification"].error_messages["required"] = (
+            "A justification is required for " + ", ".join(
+                e.role.name for e in self.eligibilities if e.role.settings.require_justification_on_activation
+            ) + " (1 to 500 characters)."
+        )  # fmt: skip
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start") != "later":
+            cleaned["start_at"] = None
+            return cleaned
+        local = cleaned.get("start_at")
+        if local is None:
+            if "start_at" not in self.errors:
+                self.add_error("start_at", "Choose the date and time the role should become active.")
+            return cleaned
+        try:
+            zone = ZoneInfo(cleaned.get("time_zone") or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        naive = timezone.make_naive(local, timezone.get_current_timezone()) if timezone.is_aware(local) else local
+        cleaned["start_at"] = datetime.combine(naive.date(), naive.time(), tzinfo=zone)
+        return cleaned
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")])
+    justification = forms.CharField(required=False, max_length=JUSTIFICATION_MAX_LENGTH)

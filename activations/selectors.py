@@ -1,0 +1,93 @@
+"""Reads shared by My roles, the approvals inbox, request pages and (later) the API."""
+
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from activations.choices import RequestKind, RequestStatus
+from activations.models import ActivationRequest, Approval
+from audit.models import AuditEvent
+from roles.models import ActiveAssignment, EligibleAssignment
+from roles.selectors import is_approver, is_pim_administrator
+
+RECENT_REQUESTS = 20
+
+
+def eligible_roles_for(*, user, at: datetime) -> QuerySet[EligibleAssignment]:
+    """Eligibilities in effect at `at`, each marked with whether it is held or pending. One query."""
+    held = ActiveAssignment.objects.open().filter(
+        Q(end_at__isnull=True) | Q(end_at__gt=at),
+        principal=OuterRef("principal"), role=OuterRef("role"), scope=OuterRef("scope"),
+    )  # fmt: skip
+    pending = ActivationRequest.objects.filter(
+        eligibility=OuterRef("pk"), kind=RequestKind.ACTIVATE, status=RequestStatus.PENDING_APPROVAL
+    )
+    return (
+        EligibleAssignment.objects.in_effect(at)
+        .filter(principal=user)
+        .select_related("role", "role__settings", "scope", "created_by")
+        .annotate(is_held=Exists(held), is_pending=Exists(pending))
+        .order_by("role__name", "scope__path")
+    )
+
+
+def active_roles_for(*, user, at: datetime) -> QuerySet[ActiveAssignment]:
+    """Active assignments in effect at `at` or scheduled to start later. One query."""
+    return (
+        ActiveAssignment.objects.open()
+        .filter(principal=user)
+        .filter(Q(end_at__isnull=True) | Q(end_at__gt=at))
+        .select_related("role", "scope")
+        .order_by("start_at", "role__name")
+    )
+
+
+def requests_of(*, user) -> QuerySet[ActivationRequest]:
+    """The user's pending requests and their most recent decided ones. One query."""
+    return (
+        ActivationRequest.objects.filter(requester=user)
+        .select_related("role", "scope")
+        .order_by("-created_at")[:RECENT_REQUESTS]
+    )
+
+
+def _approvable_by(user) -> Q:
+    return Q(role__settings__approvers=user) | Q(role__settings__approver_groups__user=user)
+
+
+def pending_for_approver(*, user) -> QuerySet[ActivationRequest]:
+    """Pending requests of roles `user` approves, not their own, not yet decided by them."""
+    decided_by_user = Approval.objects.filter(request=OuterRef("pk"), approver=user)
+    return (
+        ActivationRequest.objects.filter(status=RequestStatus.PENDING_APPROVAL)
+        .filter(pk__in=ActivationRequest.objects.filter(_approvable_by(user)).values("pk"))
+        .exclude(requester=user)
+        .exclude(Exists(decided_by_user))
+        .select_related("role", "scope", "requester", "role__settings")
+        .order_by("decide_by", "created_at")
+    )
+
+
+def decided_by_approver(*, user) -> QuerySet[Approval]:
+    """The approver's own decisions, newest first."""
+    return (
+        Approval.objects.filter(approver=user)
+        .select_related("request__role", "request__scope", "request__requester")
+        .order_by("-decided_at")[:50]
+    )
+
+
+def can_view_request(*, user, request: ActivationRequest) -> bool:
+    """The requester, the role's approvers and PIM administrators see a request."""
+    if request.requester_id == user.pk:
+        return True
+    return is_approver(user=user, role=request.role) or is_pim_administrator(user=user, at=timezone.now())
+
+
+def timeline_of(request: ActivationRequest) -> QuerySet[AuditEvent]:
+    """The request's story from the audit log: its own events and its assignment's."""
+    about = Q(target_type=ActivationRequest._meta.label_lower, target_id=str(request.pk))
+    if request.assignment_id:
+        about |= Q(target_type=ActiveAssignment._meta.label_lower, target_id=str(request.assignment_id))
+    return AuditEvent.objects.filter(about).order_by("sequence")

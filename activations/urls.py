@@ -1,0 +1,15 @@
+from django.urls import path
+
+from activations import views
+
+app_name = "activations"
+
+urlpatterns = [
+    path("my-roles/", views.my_roles, name="my-roles"),
+    path("my-roles/activate/", views.activate, name="activate"),
+    path("my-roles/<int:assignment_id>/deactivate/", views.deactivate, name="deactivate"),
+    path("approvals/", views.approvals, name="approvals"),
+    path("approvals/<int:request_id>/decide/", views.decide, name="decide"),
+    path("requests/<int:request_id>/", views.request_detail, name="request"),
+    path("requests/<int:request_id>/cancel/", views.cancel, name="cancel"),
+]

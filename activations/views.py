@@ -1,0 +1,163 @@
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from activations import mfa, selectors, services
+from activations.choices import RequestStatus
+from activations.forms import ActivationForm, DecisionForm
+from activations.models import ActivationRequest
+from roles.models import ActiveAssignment, EligibleAssignment
+
+
+@require_GET
+def my_roles(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    context = {
+        "eligible": selectors.eligible_roles_for(user=request.user, at=now),
+        "active": selectors.active_roles_for(user=request.user, at=now),
+        "requests": selectors.requests_of(user=request.user),
+        "now": now,
+    }
+    return render(request, "activations/my_roles.html", context)
+
+
+def _own_eligibilities(request: HttpRequest, ids: list[str]) -> list[EligibleAssignment]:
+    """The caller's eligibilities in effect now with these ids; any other id: 404, not 403."""
+    try:
+        wanted = {int(value) for value in ids}
+    except ValueError:
+        raise Http404 from None
+    found = list(selectors.eligible_roles_for(user=request.user, at=timezone.now()).filter(pk__in=wanted))
+    if len(found) != len(wanted):
+        raise Http404
+    return found
+
+
+@require_http_methods(["GET", "POST"])
+def activate(request: HttpRequest) -> HttpResponse:
+    ids = request.POST.getlist("eligibility") if request.method == "POST" else request.GET.getlist("eligibility")
+    if not ids:
+        messages.error(request, "Select at least one eligible role to activate.")
+        return redirect("activations:my-roles")
+    eligibilities = _own_eligibilities(request, ids)
+    verified = mfa.verified_at(request.session)
+    needs_code = any(e.role.settings.require_mfa_on_activation for e in eligibilities) and not mfa.is_fresh(verified)
+    form = ActivationForm(request.POST or None, eligibilities=eligibilities, needs_code=needs_code)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if needs_code:
+            check = mfa.check_code(actor=request.user, token=data["otp_token"], stage="activation")
+            if check.device is None:
+                form.add_error("otp_token", check.error)
+                return render(request, "activations/activate.html", {"form": form, "eligibilities": eligibilities})
+            verified = timezone.now()
+            mfa.record_verification(request.session, at=verified)
+        try:
+            created = services.request_activation(
+                actor=request.user, eligibilities=eligibilities, duration=timedelta(minutes=data["duration"]),
+                start_at=data["start_at"], justification=data["justification"], ticket_system=data["ticket_system"],
+                ticket_number=data["ticket_number"], mfa_verified_at=verified,
+            )  # fmt: skip
+        except ValidationError as refusal:
+            _add_refusal(form, refusal)
+        else:
+            for activation in created:
+                messages.success(request, _outcome(activation))
+            return redirect("activations:my-roles")
+    return render(request, "activations/activate.html", {"form": form, "eligibilities": eligibilities})
+
+
+def _add_refusal(form, refusal: ValidationError) -> None:
+    for field, errors in refusal.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _outcome(activation: ActivationRequest) -> str:
+    role = activation.role.name
+    if activation.status == RequestStatus.PENDING_APPROVAL:
+        return f"{role}: your request was sent to its approvers."
+    end = timezone.localtime(activation.assignment.end_at).strftime("%Y-%m-%d %H:%M %Z")
+    if activation.status == RequestStatus.APPROVED:
+        start = timezone.localtime(activation.assignment.start_at).strftime("%Y-%m-%d %H:%M %Z")
+        return f"{role} is scheduled: active from {start} until {end}."
+    return f"{role} is active until {end}."
+
+
+@require_POST
+def deactivate(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = get_object_or_404(ActiveAssignment, pk=assignment_id, principal=request.user)
+    try:
+        services.deactivate(actor=request.user, assignment=assignment)
+    except ValidationError as refusal:
+        messages.error(request, " ".join(refusal.messages))
+    else:
+        messages.success(request, f"{assignment.role.name} is deactivated.")
+    return redirect("activations:my-roles")
+
+
+@require_GET
+def approvals(request: HttpRequest) -> HttpResponse:
+    tab = "history" if request.GET.get("tab") == "history" else "pending"
+    context = {
+        "tab": tab,
+        "pending": selectors.pending_for_approver(user=request.user),
+        "history": selectors.decided_by_approver(user=request.user) if tab == "history" else [],
+        "now": timezone.now(),
+    }
+    return render(request, "activations/approvals.html", context)
+
+
+@require_POST
+def decide(request: HttpRequest, request_id: int) -> HttpResponse:
+    activation = get_object_or_404(ActivationRequest.objects.select_related("role"), pk=request_id)
+    if not selectors.can_view_request(user=request.user, request=activation):
+        raise Http404
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose Approve or Deny; a justification has at most 500 characters.")
+        return redirect("activations:approvals")
+    decision = form.cleaned_data["decision"]
+    try:
+        services.decide_request(
+            actor=request.user, request=activation, decision=decision,
+            justification=form.cleaned_data["justification"],
+        )  # fmt: skip
+    except ValidationError as refusal:
+        messages.error(request, f"{activation.role.name} for {activation.requester}: " + " ".join(refusal.messages))
+    else:
+        verb = "approved" if decision == "approve" else "denied"
+        messages.success(request, f"You {verb} {activation.requester}'s request for {activation.role.name}.")
+    return redirect("activations:approvals")
+
+
+@require_GET
+def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
+    activation = get_object_or_404(
+        ActivationRequest.objects.select_related("role", "scope", "requester", "assignment"), pk=request_id
+    )
+    if not selectors.can_view_request(user=request.user, request=activation):
+        raise Http404
+    context = {
+        "activation": activation,
+        "approvals": activation.approvals.select_related("approver"),
+        "timeline": selectors.timeline_of(activation),
+    }
+    return render(request, "activations/request.html", context)
+
+
+@require_POST
+def cancel(request: HttpRequest, request_id: int) -> HttpResponse:
+    activation = get_object_or_404(ActivationRequest.objects.select_related("role"), pk=request_id,
+                                   requester=request.user)  # fmt: skip
+    try:
+        services.cancel_request(actor=request.user, request=activation)
+    except ValidationError as refusal:
+        messages.error(request, " ".join(refusal.messages))
+    else:
+        messages.success(request, f"Your request for {activation.role.name} is canceled.")
+    return redirect("activations:my-roles")
