@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from activations.models import ActivationRequest
 from audit.models import AuditEvent
 from audit.verification import verify_chain
 from roles.models import ActiveAssignment, EligibleAssignment, RoleSettings
@@ -71,17 +72,16 @@ def test_the_history_has_an_expired_assignment_of_bob(seeded):
 
 
 def test_running_it_twice_creates_nothing_new_and_the_chain_verifies(seeded, capsys):
-    counts = (User.objects.count(), EligibleAssignment.objects.count(), ActiveAssignment.objects.count(),
-              AuditEvent.objects.count(), TOTPDevice.objects.count())  # fmt: skip
+    models = (User, EligibleAssignment, ActiveAssignment, ActivationRequest, AuditEvent, TOTPDevice)
+    counts = [model.objects.count() for model in models]
 
     call_command("seed_demo")
 
-    assert (User.objects.count(), EligibleAssignment.objects.count(), ActiveAssignment.objects.count(),
-            AuditEvent.objects.count(), TOTPDevice.objects.count()) == counts  # fmt: skip
-    assert "0 account(s) and 0 assignment(s) created" in capsys.readouterr().out
+    assert [model.objects.count() for model in models] == counts
+    assert "0 account(s), 0 assignment(s) and 0 request(s) created" in capsys.readouterr().out
     report = verify_chain()
     assert report.ok, report.reason
-    assert report.count == counts[3]
+    assert report.count == counts[4]
 
 
 def test_every_change_it_made_is_in_the_audit_log(seeded):
@@ -105,3 +105,10 @@ def test_seed_demo_is_refused_in_production(db, settings):
 
     assert not User.objects.exists()
     assert not AuditEvent.objects.exists()
+
+
+def test_carol_waits_for_admins_approval_so_the_demo_inbox_has_work(seeded):
+    request = ActivationRequest.objects.get(requester__username="carol")
+
+    assert request.role.slug == "privileged-role-administrator"
+    assert request.status == "pending_approval"

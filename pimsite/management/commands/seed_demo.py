@@ -3,10 +3,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from activations.choices import RequestStatus
+from activations.models import ActivationRequest
+from activations.services import request_activation
 from roles import services as role_services
 from roles.models import ActiveAssignment, EligibleAssignment, Role, Scope
 from roles.selectors import administrator_holders
@@ -44,8 +46,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if settings.PIM_ENV == "production":
             raise CommandError("seed_demo is refused when PIM_ENV=production: demo accounts have a published password.")
-        with transaction.atomic():
-            summary = self._seed()
+        summary = self._seed()
         self.stdout.write(self.style.SUCCESS(summary))
 
     def _seed(self) -> str:
@@ -130,4 +131,21 @@ class Command(BaseCommand):
             )
             role_services.record_expiry(model=ActiveAssignment, assignment_id=past.pk, now=now)
             created_assignments += 1
-        return f"Demo data ready: {created_users} account(s) and {created_assignments} assignment(s) created."
+        # carol waits for admin's approval of Privileged Role Administrator: admin's inbox has work.
+        created_requests = 0
+        carol_eligibility = EligibleAssignment.objects.open().get(
+            principal=users["carol"], role__slug="privileged-role-administrator"
+        )
+        waiting = ActivationRequest.objects.filter(
+            eligibility=carol_eligibility, status__in=[RequestStatus.PENDING_APPROVAL, RequestStatus.PROVISIONED]
+        )
+        if not waiting.exists():
+            request_activation(
+                actor=users["carol"], eligibilities=[carol_eligibility], duration=timedelta(hours=2),
+                justification="Demo: onboard the new helpdesk team (CHG-2231).", mfa_verified_at=timezone.now(),
+            )  # fmt: skip
+            created_requests += 1
+        return (
+            f"Demo data ready: {created_users} account(s), {created_assignments} assignment(s) and "
+            f"{created_requests} request(s) created."
+        )
