@@ -7,7 +7,7 @@ class RequestStatus(models.TextChoices):
     DENIED = "denied", "Denied"
     CANCELED = "canceled", "Canceled"
     TIMED_OUT = "timed_out", "Timed out"
-    PROVISIONED = "provisioned", "Provisioned"
+    PROVISIONED = "provisioned", "Granted"
     FAILED = "failed", "Failed"
 
 
@@ -29,5 +29,5 @@ class RequestKind(models.TextChoices):
 
 
 class Decision(models.TextChoices):
-    APPROVE = "approve", "Approve"
-    DENY = "deny", "Deny"
+    APPROVE = "approve", "Approved"
+    DENY = "deny", "Denied"

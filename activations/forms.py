@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
@@ -18,6 +18,7 @@ class ActivationForm(forms.Form):
     start = forms.ChoiceField(
         label="Start", choices=[("now", "Now"), ("later", "At a date and time")], initial="now",
         widget=forms.RadioSelect,
+        error_messages={"required": "Choose when the role should start: now or at a date and time."},
     )  # fmt: skip
     start_at = forms.DateTimeField(
         label="Start at (your time)", required=False,
@@ -28,6 +29,9 @@ class ActivationForm(forms.Form):
     justification = forms.CharField(
         label="Justification", required=False, max_length=JUSTIFICATION_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}), help_text="Why you need the role now (up to 500 characters).",
+        # The same sentence as rules.JUSTIFICATION_TOO_LONG, with the validator's parameter names.
+        error_messages={"max_length": "A justification can be at most %(limit_value)d characters; "
+                                      "this one has %(show_value)d."},
     )  # fmt: skip
     ticket_system = forms.CharField(label="Ticket system", required=False, max_length=50)
     ticket_number = forms.CharField(label="Ticket number", required=False, max_length=50)
@@ -46,14 +50,22 @@ class ActivationForm(forms.Form):
         if highest not in steps:
             steps.append(highest)
         self.fields["duration"].choices = [(m, describe_minutes(m)) for m in steps]
-        self.fields["duration"].initial = min(maxima, default=MIN_ACTIVATION_MINUTES)
+        self.fields["duration"].initial = min(
+            (_most_minutes(e, now=timezone.now()) for e in self.eligibilities), default=MIN_ACTIVATION_MINUTES
+        )
         self.fields["duration"].help_text = "At least 30 min; at most " + ", ".join(
             f"{describe_minutes(e.role.settings.activation_max_minutes)} for {e.role.name}" for e in self.eligibilities
         )
         settings_of = [e.role.settings for e in self.eligibilities]
         self.fields["justification"].required = any(s.require_justification_on_activation for s in settings_of)
         self.needs_ticket = any(s.require_ticket_on_activation for s in settings_of)
-        self.fields["ticket_system"].required = self.fields["ticket_number"].required = self.needs_ticket
+        for name in ("ticket_system", "ticket_number"):
+            self.fields[name].required = self.needs_ticket
+            self.fields[name].error_messages["required"] = (
+                "Ticket information is required for "
+                + ", ".join(e.role.name for e in self.eligibilities if e.role.settings.require_ticket_on_activation)
+                + ": both the ticket system and the ticket number."
+            )
         self.needs_code = needs_code
         if needs_code:
             self.fields["otp_token"].required = True
@@ -81,8 +93,19 @@ class ActivationForm(forms.Form):
         except (ZoneInfoNotFoundError, ValueError):
             zone = ZoneInfo("UTC")
         naive = timezone.make_naive(local, timezone.get_current_timezone()) if timezone.is_aware(local) else local
-        cleaned["start_at"] = datetime.combine(naive.date(), naive.time(), tzinfo=zone)
+        # In UTC, the way the service and its messages (rules.fmt_time) read every time.
+        cleaned["start_at"] = datetime.combine(naive.date(), naive.time(), tzinfo=zone).astimezone(UTC)
         return cleaned
+
+
+def _most_minutes(eligibility, *, now: datetime) -> int:
+    """The longest activation the rules allow from now: the role's maximum, cut to whole steps
+    before the eligibility ends (rules.check_activation refuses a window past its end)."""
+    most = eligibility.role.settings.activation_max_minutes
+    if eligibility.end_at is not None:
+        left = int((eligibility.end_at - now).total_seconds() // 60)
+        most = min(most, left - left % STEP_MINUTES)
+    return max(most, MIN_ACTIVATION_MINUTES)
 
 
 class DecisionForm(forms.Form):

@@ -95,7 +95,7 @@ class Approval(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.approver} {self.get_decision_display().lower()}d request {self.request_id}"
+        return f"{self.approver} {self.get_decision_display().lower()} request {self.request_id}"
 
     def audit_fields(self) -> dict:
         return {

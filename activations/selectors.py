@@ -44,11 +44,14 @@ def active_roles_for(*, user, at: datetime) -> QuerySet[ActiveAssignment]:
 
 
 def requests_of(*, user) -> QuerySet[ActivationRequest]:
-    """The user's pending requests and their most recent decided ones. One query."""
+    """Every pending request of the user and their RECENT_REQUESTS most recent decided ones,
+    newest first. One query: a pending request never drops off behind newer decided ones."""
+    own = ActivationRequest.objects.filter(requester=user)
+    recent = own.exclude(status=RequestStatus.PENDING_APPROVAL).order_by("-created_at").values("pk")[:RECENT_REQUESTS]
     return (
-        ActivationRequest.objects.filter(requester=user)
+        own.filter(Q(status=RequestStatus.PENDING_APPROVAL) | Q(pk__in=recent))
         .select_related("role", "scope")
-        .order_by("-created_at")[:RECENT_REQUESTS]
+        .order_by("-created_at")
     )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from activations import mfa, notifications, rules, scheduling
@@ -106,6 +106,7 @@ def _request_activation(
     if problems:
         raise ActivationsRefused(problems)
 
+    _lock_holdings(list(locked.values()))
     created = []
     for pk in asked:
         eligibility = locked[pk]
@@ -159,6 +160,16 @@ def _holding_problems(eligibility: EligibleAssignment, *, now: datetime) -> list
     if pending.exists():
         return [rules.Problem("already_pending", None, rules.ALREADY_PENDING, names)]
     return []
+
+
+def _lock_holdings(eligibilities: Sequence[EligibleAssignment]) -> None:
+    """Lock the open active assignments of these eligibilities' roles, before the first audit
+    event. record_event holds the audit chain head until commit; grant_activation may then close
+    a lapsed one, while the expiry task holds that row and waits for the head: a deadlock."""
+    holdings = Q(pk__in=[])
+    for eligibility in eligibilities:
+        holdings |= Q(principal_id=eligibility.principal_id, role_id=eligibility.role_id, scope_id=eligibility.scope_id)
+    list(ActiveAssignment.objects.select_for_update().open().filter(holdings).order_by("pk").values_list("pk"))
 
 
 def _grant(*, actor, request: ActivationRequest, eligibility: EligibleAssignment, now: datetime) -> None:
@@ -241,6 +252,14 @@ def _decide(*, actor, request: ActivationRequest, decision: str, justification: 
         raise ActivationRefused("justification_too_long", rules.JUSTIFICATION_TOO_LONG, field="justification",
                                 params={"length": len(justification)})  # fmt: skip
 
+    # Every row lock before the first audit event: record_event holds the audit chain head until
+    # commit, while removing the eligibility takes its row first and the head second (see _lock_holdings).
+    eligibility = (
+        EligibleAssignment.objects.select_for_update(of=("self",))
+        .select_related("role__settings", "scope", "principal")
+        .get(pk=request.eligibility_id)
+    )
+    _lock_holdings([eligibility])
     approval = Approval.objects.create(
         request=request, approver=actor, stage=1, decision=decision, justification=justification
     )
@@ -259,11 +278,6 @@ def _decide(*, actor, request: ActivationRequest, decision: str, justification: 
     if approvals < required:
         return request
 
-    eligibility = (
-        EligibleAssignment.objects.select_for_update(of=("self",))
-        .select_related("role__settings", "scope", "principal")
-        .get(pk=request.eligibility_id)
-    )
     start = max(request.start_at, now)
     if not eligibility.is_in_effect(start):
         names = {"requester": request.requester.get_username(), "role": request.role.name, "scope": request.scope.path}
@@ -334,13 +348,19 @@ def time_out_requests(*, now: datetime) -> int:
     return timed_out
 
 
+def due_to_start(*, now: datetime) -> QuerySet[ActivationRequest]:
+    """Approved requests whose assignment has reached its start. An assignment deactivated or
+    removed before its start never began: it is not announced (start_scheduled, the sweep)."""
+    return ActivationRequest.objects.filter(status=RequestStatus.APPROVED, assignment__start_at__lte=now).filter(
+        Q(assignment__ended_at__isnull=True) | Q(assignment__ended_at__gt=F("assignment__start_at"))
+    )
+
+
 def start_scheduled(*, request_id: int, now: datetime) -> bool:
     """The side effects of a scheduled activation reaching its start: once. Access itself did
     not wait for this; it is computed from the assignment's start_at."""
     with transaction.atomic():
-        claimed = ActivationRequest.objects.filter(
-            pk=request_id, status=RequestStatus.APPROVED, assignment__start_at__lte=now
-        ).update(status=RequestStatus.PROVISIONED)
+        claimed = due_to_start(now=now).filter(pk=request_id).update(status=RequestStatus.PROVISIONED)
         if claimed != 1:
             return False
         request = ActivationRequest.objects.select_related("role", "scope", "requester", "assignment").get(

@@ -2,10 +2,10 @@
 Each is safe to run twice, late, or after a crash half-way (the services compare-and-swap)."""
 
 from django.core.mail import send_mail
+from django.db import transaction
 from django.utils import timezone
 
 from activations import services
-from activations.models import ActivationRequest
 from activations.notifications import notify
 from activations.scheduling import KINDS
 from roles.models import ActiveAssignment
@@ -15,9 +15,10 @@ from roles.services import record_expiry
 def expire_assignment(kind: str, assignment_id: int) -> str:
     """One-off schedule at end_at."""
     model = KINDS[kind]
-    if not record_expiry(model=model, assignment_id=assignment_id, now=timezone.now()):
-        return "nothing to do"
-    _tell_holder_of_expiry(model, assignment_id)
+    with transaction.atomic():  # the mail is queued with the expiry or not at all: a rerun sends it
+        if not record_expiry(model=model, assignment_id=assignment_id, now=timezone.now()):
+            return "nothing to do"
+        _tell_holder_of_expiry(model, assignment_id)
     return "expired"
 
 
@@ -33,10 +34,12 @@ def sweep() -> str:
     for model in KINDS.values():
         lapsed = model.objects.open().filter(end_at__lte=now).values_list("pk", flat=True)
         for assignment_id in list(lapsed):
-            if record_expiry(model=model, assignment_id=assignment_id, now=now):
+            with transaction.atomic():  # as in expire_assignment
+                if not record_expiry(model=model, assignment_id=assignment_id, now=now):
+                    continue
                 _tell_holder_of_expiry(model, assignment_id)
-                expired += 1
-    due = ActivationRequest.objects.filter(status="approved", assignment__start_at__lte=now)
+            expired += 1
+    due = services.due_to_start(now=now)
     started = sum(services.start_scheduled(request_id=pk, now=now) for pk in list(due.values_list("pk", flat=True)))
     timed_out = services.time_out_requests(now=now)
     return f"expired {expired}, started {started}, timed out {timed_out}"

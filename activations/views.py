@@ -73,6 +73,10 @@ def activate(request: HttpRequest) -> HttpResponse:
 
 
 def _add_refusal(form, refusal: ValidationError) -> None:
+    """Each problem beside its field; one for a field the form lacks (or none) above the form."""
+    if not hasattr(refusal, "error_dict"):  # e.g. roles.services.grant_activation losing a race
+        form.add_error(None, refusal)
+        return
     for field, errors in refusal.error_dict.items():
         form.add_error(field if field in form.fields else None, errors)
 

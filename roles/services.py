@@ -279,10 +279,12 @@ def remove_assignment(*, actor, assignment: Assignment) -> bool:
         if assignment.end_at is not None and assignment.end_at <= now:
             record_expiry(model=model, assignment_id=assignment.pk, now=now)
             return False
-        _end_now(assignment, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
+        # No active assignment outlives the eligibility it was activated from. Locked before the
+        # first audit event: record_event holds the audit chain head until commit, and the expiry
+        # task and deactivate take such a row first and the head second.
+        activated = []
         if model is EligibleAssignment:
-            # No active assignment outlives the eligibility it was activated from.
-            activated = (
+            activated = list(
                 ActiveAssignment.objects.select_for_update(of=("self",))
                 .open()
                 .filter(
@@ -292,12 +294,14 @@ def remove_assignment(*, actor, assignment: Assignment) -> bool:
                     source=ActiveSource.ACTIVATION,
                 )
                 .select_related("role", "scope", "principal")
+                .order_by("pk")
             )
-            for active in activated:
-                if active.end_at <= now:
-                    record_expiry(model=ActiveAssignment, assignment_id=active.pk, now=now)
-                else:
-                    _end_now(active, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
+        _end_now(assignment, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
+        for active in activated:
+            if active.end_at <= now:
+                record_expiry(model=ActiveAssignment, assignment_id=active.pk, now=now)
+            else:
+                _end_now(active, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
     return True
 
 
