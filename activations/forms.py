@@ -78,6 +78,10 @@ class ActivationForm(forms.Form):
             ) + " (1 to 500 characters)."
         )  # fmt: skip
 
+    def drop_code_field(self) -> None:
+        self.needs_code = False
+        self.fields.pop("otp_token", None)
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("start") != "later":

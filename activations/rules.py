@@ -2,7 +2,7 @@
 Each problem names its rule, its field and, where there is one, the allowed range."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
@@ -50,7 +50,7 @@ class Problem:
 
 
 def fmt_time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def check_activation(

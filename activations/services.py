@@ -27,7 +27,13 @@ class ActivationsRefused(ValidationError):
     def __init__(self, problems: list[tuple[EligibleAssignment | None, rules.Problem]]):
         self.problems = problems
         errors: dict[str, list[ValidationError]] = {}
+        seen = set()
         for _, problem in problems:
+            # A rule that is not about one role (a start in the past) is said once, not per role.
+            key = (problem.field, problem.rule, tuple(sorted((problem.params or {}).items())))
+            if key in seen:
+                continue
+            seen.add(key)
             error = ValidationError(problem.message, code=problem.rule, params=problem.params)
             errors.setdefault(problem.field or "__all__", []).append(error)
         super().__init__(errors)
@@ -60,24 +66,44 @@ def request_activation(
             )  # fmt: skip
     except ActivationsRefused as refusal:
         # The business transaction rolled back; the refusal is still evidence.
-        for eligibility, problem in refusal.problems:
-            record_event(
-                actor=actor,
-                action="activation.refused",
-                target=eligibility,
-                justification=justification[: rules.JUSTIFICATION_MAX_LENGTH],
-                data={"rule": problem.rule, "message": problem.message % problem.params},
-            )
+        _record_refusals(actor=actor, refusal=refusal, justification=justification)
         raise
+
+
+def verify_step_up(*, actor, eligibilities: Sequence[EligibleAssignment], token: str) -> datetime:
+    """Check a fresh code before activating roles that require MFA; returns when it was
+    verified. A wrong, reused or throttled code is refused (one activation.refused per role).
+    Runs before, not inside, the activation's transaction, so the device's throttling and
+    replay guard are never rolled back."""
+    check = mfa.check_code(actor=actor, token=token, stage="activation")
+    if check.device is not None:
+        return timezone.now()
+    refusal = ActivationsRefused(
+        [(eligibility, rules.Problem("mfa_invalid", "otp_token", check.error, {})) for eligibility in eligibilities]
+    )
+    _record_refusals(actor=actor, refusal=refusal, justification="")
+    raise refusal
+
+
+def _record_refusals(*, actor, refusal: "ActivationsRefused", justification: str) -> None:
+    for eligibility, problem in refusal.problems:
+        record_event(
+            actor=actor,
+            action="activation.refused",
+            target=eligibility,
+            justification=justification[: rules.JUSTIFICATION_MAX_LENGTH],
+            data={
+                "rule": problem.rule,
+                "message": problem.message % problem.params if problem.params else problem.message,
+            },
+        )
 
 
 def _request_activation(
     *, actor, eligibilities, duration, start_at, justification, ticket_system, ticket_number, mfa_verified_at
 ) -> list[ActivationRequest]:
     now = timezone.now()  # one clock reading for every check and row below
-    if start_at is not None and start_at < now - timedelta(minutes=1):
-        raise ActivationsRefused([(None, rules.Problem("start_in_past", "start_at", rules.START_IN_PAST,
-                                                       {"when": rules.fmt_time(start_at)}))])  # fmt: skip
+    in_past = start_at is not None and start_at < now - timedelta(minutes=1)
     start = max(start_at or now, now)
     asked = sorted({eligibility.pk for eligibility in eligibilities})
     # A double submit, or an administrator removing an eligibility, waits on these locks.
@@ -96,7 +122,9 @@ def _request_activation(
         if eligibility is None:
             problems.append((None, rules.Problem("not_eligible", None, "That eligibility does not exist.", {})))
             continue
-        found = rules.check_activation(
+        found = [rules.Problem("start_in_past", "start_at", rules.START_IN_PAST,
+                               {"when": rules.fmt_time(start_at)})] if in_past else []  # fmt: skip
+        found += rules.check_activation(
             eligibility=eligibility, actor=actor, now=now, start=start, duration=duration,
             justification=justification, ticket_system=ticket_system, ticket_number=ticket_number,
             mfa_fresh=mfa_fresh,
@@ -174,7 +202,7 @@ def _lock_holdings(eligibilities: Sequence[EligibleAssignment]) -> None:
 
 def _grant(*, actor, request: ActivationRequest, eligibility: EligibleAssignment, now: datetime) -> None:
     """Create the active assignment; in effect at once, or exactly at a scheduled start."""
-    start = max(request.start_at, now)
+    start = max(request.start_at, now).replace(microsecond=0)  # whole seconds: ends read as 18:30:00
     end = start + timedelta(minutes=request.duration_minutes)
     if eligibility.end_at is not None:
         end = min(end, eligibility.end_at)
@@ -184,7 +212,7 @@ def _grant(*, actor, request: ActivationRequest, eligibility: EligibleAssignment
     request.assignment = assignment
     request.status = RequestStatus.APPROVED if start > now else RequestStatus.PROVISIONED
     request.save(update_fields=["assignment", "status"])
-    transaction.on_commit(lambda: scheduling.schedule_expiry(assignment))
+    # The expiry schedule comes from the roles hook (activations.apps); the start is ours.
     if start > now:
         transaction.on_commit(lambda: scheduling.schedule_start(request))
 

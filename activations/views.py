@@ -50,14 +50,12 @@ def activate(request: HttpRequest) -> HttpResponse:
     form = ActivationForm(request.POST or None, eligibilities=eligibilities, needs_code=needs_code)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        if needs_code:
-            check = mfa.check_code(actor=request.user, token=data["otp_token"], stage="activation")
-            if check.device is None:
-                form.add_error("otp_token", check.error)
-                return render(request, "activations/activate.html", {"form": form, "eligibilities": eligibilities})
-            verified = timezone.now()
-            mfa.record_verification(request.session, at=verified)
         try:
+            if needs_code:
+                verified = services.verify_step_up(actor=request.user, eligibilities=eligibilities,
+                                                   token=data["otp_token"])  # fmt: skip
+                mfa.record_verification(request.session, at=verified)
+                form.drop_code_field()  # the session is fresh now: a re-rendered form asks for no code
             created = services.request_activation(
                 actor=request.user, eligibilities=eligibilities, duration=timedelta(minutes=data["duration"]),
                 start_at=data["start_at"], justification=data["justification"], ticket_system=data["ticket_system"],

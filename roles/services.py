@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.services import record_event
-from roles import rules
+from roles import hooks, rules
 from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
 from roles.choices import ActiveSource, EndReason
 from roles.models import ActiveAssignment, Assignment, EligibleAssignment, Role, RoleSettings, Scope
@@ -227,6 +227,7 @@ def _create_assignment(
             target=assignment,
             data={"assignment_type": model.kind, "start_at": start_at, "end_at": end_at, **extra},
         )
+        hooks.assignment_created(assignment)
     return assignment
 
 
@@ -350,6 +351,7 @@ def grant_activation(
     record_event(
         actor=actor, action="assignment.activated", target=assignment, data={"start_at": start_at, "end_at": end_at}
     )
+    hooks.assignment_created(assignment)
     return assignment
 
 

@@ -41,6 +41,14 @@ def test_an_activated_role_is_allowed_until_the_activation_ends(alice, exchange_
     assert check_access("alice", "exchange-administrator") == (0, "allowed until 2026-11-22T11:00:00+00:00")
 
 
+def test_an_activation_made_mid_second_ends_on_a_whole_second(alice, exchange_admin, clock):
+    clock.move_to(START + timedelta(seconds=7, microseconds=345678))
+    eligibility = EligibleAssignmentFactory(principal=alice, role=exchange_admin)
+    activate(alice, eligibility, duration=timedelta(hours=2))
+
+    assert check_access("alice", "exchange-administrator") == (0, "allowed until 2026-11-22T11:00:07+00:00")
+
+
 def test_a_permanent_assignment_is_allowed_until_permanent(alice, exchange_admin, clock):
     ActiveAssignmentFactory(principal=alice, role=exchange_admin)
 

@@ -140,6 +140,24 @@ def test_a_wrong_code_is_shown_beside_the_code_field_and_activates_nothing(alice
     assertContains(response, JUSTIFICATION)
     assert nothing_created()
     assert AuditEvent.objects.filter(action="auth.mfa_failed", actor=alice).count() == 1
+    refused = AuditEvent.objects.get(action="activation.refused", actor=alice)
+    assert (refused.role, refused.data["rule"]) == ("user-administrator", "mfa_invalid")
+
+
+def test_after_a_good_code_another_refusal_does_not_ask_for_a_code_again(alice_client, alice, clock):
+    # The code was used up by the first attempt; asking for it again would trap the user.
+    eligibility = eligible(alice, "user-administrator", end_at=START + timedelta(hours=2))
+    clock.move_to(START + timedelta(minutes=11))
+
+    response = alice_client.post(  # 2 h from 09:11 runs past the eligibility's end at 11:00
+        ACTIVATE, answers(eligibility, duration=120, otp_token=current_code(alice.totpdevice_set.get()))
+    )
+
+    assert "ends at 2026-11-22 11:00 UTC" in field_errors(response, "duration")[0]
+    assertNotContains(response, 'name="otp_token"')
+    assert nothing_created()
+    retry = alice_client.post(ACTIVATE, answers(eligibility, duration=60), follow=True)
+    assert messages_of(retry) == ["User Administrator is active until 2026-11-22 10:11 UTC."]
 
 
 def test_a_missing_code_is_asked_for_beside_the_code_field(alice_client, alice, clock):
