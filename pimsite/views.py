@@ -23,9 +23,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import user_has_device
 
 from activations import mfa
+from activations import selectors as activation_selectors
 from pimsite import services
 from pimsite.forms import CodeForm, EnrolForm
-from roles.selectors import active_assignments_of, eligible_assignments_of
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -144,9 +144,9 @@ def logout(request: HttpRequest) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     context = {
-        "eligible": eligible_assignments_of(user=request.user, at=now),
-        "active": active_assignments_of(user=request.user, at=now),
-        "now": now,
+        "eligible_count": activation_selectors.eligible_roles_for(user=request.user, at=now).count(),
+        "active": activation_selectors.active_roles_for(user=request.user, at=now).filter(start_at__lte=now),
+        "to_decide_count": activation_selectors.pending_for_approver(user=request.user).count(),
     }
     return render(request, "home.html", context)
 

@@ -28,26 +28,6 @@ def is_pim_administrator(*, user, at: datetime) -> bool:
     return holds_role(user=user, role_slugs=ADMIN_ROLE_SLUGS, at=at)
 
 
-def eligible_assignments_of(*, user, at: datetime) -> QuerySet[EligibleAssignment]:
-    """Eligibilities in effect at `at`, with role, settings and scope preloaded. One query."""
-    return (
-        EligibleAssignment.objects.in_effect(at)
-        .filter(principal=user)
-        .select_related("role", "role__settings", "scope")
-        .order_by("role__name", "scope__path")
-    )
-
-
-def active_assignments_of(*, user, at: datetime) -> QuerySet[ActiveAssignment]:
-    """Active assignments in effect at `at`, with role and scope preloaded. One query."""
-    return (
-        ActiveAssignment.objects.in_effect(at)
-        .filter(principal=user)
-        .select_related("role", "scope")
-        .order_by("role__name", "scope__path")
-    )
-
-
 def administrator_holders() -> set[str]:
     """Usernames with any open (eligible or active) Global or Privileged Role Administrator
     assignment. Bootstrap is refused while this is not empty."""

@@ -207,20 +207,7 @@ def _create_assignment(
             created_by=actor,
             **extra,
         )
-        try:
-            with transaction.atomic():
-                assignment.save()
-        except IntegrityError:
-            raise ValidationError(
-                ALREADY_ASSIGNED,
-                code="already_assigned",
-                params={
-                    "principal": principal.get_username(),
-                    "kind": model.kind,
-                    "role": role.name,
-                    "scope": scope.path,
-                },
-            ) from None
+        _save_new(assignment, code="already_assigned")
         record_event(
             actor=actor,
             action="assignment.created",
@@ -229,6 +216,24 @@ def _create_assignment(
         )
         hooks.assignment_created(assignment)
     return assignment
+
+
+def _save_new(assignment: Assignment, *, code: str) -> None:
+    """Insert; the one-open-per-principal-role-scope constraint turns a race into a refusal."""
+    try:
+        with transaction.atomic():
+            assignment.save()
+    except IntegrityError:
+        raise ValidationError(
+            ALREADY_ASSIGNED,
+            code=code,
+            params={
+                "principal": assignment.principal.get_username(),
+                "kind": assignment.kind,
+                "role": assignment.role.name,
+                "scope": assignment.scope.path,
+            },
+        ) from None
 
 
 def assign_eligible(
@@ -338,16 +343,7 @@ def grant_activation(
         created_by=actor,
         source=ActiveSource.ACTIVATION,
     )
-    try:
-        with transaction.atomic():
-            assignment.save()
-    except IntegrityError:
-        raise ValidationError(
-            ALREADY_ASSIGNED,
-            code="already_active",
-            params={"principal": eligibility.principal.get_username(), "kind": "active",
-                    "role": eligibility.role.name, "scope": eligibility.scope.path},
-        ) from None  # fmt: skip
+    _save_new(assignment, code="already_active")
     record_event(
         actor=actor, action="assignment.activated", target=assignment, data={"start_at": start_at, "end_at": end_at}
     )

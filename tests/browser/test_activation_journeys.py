@@ -95,7 +95,7 @@ def test_bob_approves_alices_request_and_alice_sees_the_role_active(live_server,
     try:
         bobs_page = bobs_context.new_page()
         sign_in(bobs_page, live_server, bob, then="/")
-        bobs_page.get_by_role("link", name="Approvals").click()
+        bobs_page.get_by_role("navigation", name="Main").get_by_role("link", name="Approvals").click()
         request = bobs_page.get_by_role("listitem").filter(has_text="Alice Ahlberg asks for Exchange Administrator")
         expect(request).to_contain_text(JUSTIFICATION)
         request.get_by_role("button", name="Approve").click()
@@ -117,7 +117,7 @@ def test_alice_cannot_approve_her_own_request(live_server, page, alice, bob):
     activate(page, alice, "Exchange Administrator")
     expect(page.get_by_role("status")).to_have_text("Exchange Administrator: your request was sent to its approvers.")
 
-    page.get_by_role("link", name="Approvals").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Approvals").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Approvals")
     expect(page.get_by_text("Nothing waits for your decision.")).to_be_visible()
