@@ -64,6 +64,8 @@ def pending_for_approver(*, user) -> QuerySet[ActivationRequest]:
     decided_by_user = Approval.objects.filter(request=OuterRef("pk"), approver=user)
     return (
         ActivationRequest.objects.filter(status=RequestStatus.PENDING_APPROVAL)
+        # An eligibility removed a moment ago: nothing left to decide (the sweep fails the request).
+        .filter(eligibility__ended_at__isnull=True)
         .filter(pk__in=ActivationRequest.objects.filter(_approvable_by(user)).values("pk"))
         .exclude(requester=user)
         .exclude(Exists(decided_by_user))

@@ -376,6 +376,39 @@ def time_out_requests(*, now: datetime) -> int:
     return timed_out
 
 
+ORPHANED_PENDING = "The eligibility this request was for has ended, so it can no longer be granted."
+ENDED_BEFORE_START = "The role was ended before its scheduled start, so it never became active."
+
+
+def settle_orphaned_requests(*, now: datetime) -> int:
+    """Requests that can no longer go anywhere fail, once each, and the requester is told:
+    pending ones whose eligibility has ended, and scheduled ones whose assignment was ended
+    (deactivated or removed) before it started. Compare-and-swap per request: no lock order."""
+    eligibility_over = Q(eligibility__ended_at__lte=now) | Q(eligibility__end_at__lte=now)
+    pending = ActivationRequest.objects.filter(status=RequestStatus.PENDING_APPROVAL).filter(eligibility_over)
+    never_started = ActivationRequest.objects.filter(
+        status=RequestStatus.APPROVED, assignment__ended_at__isnull=False,
+        assignment__ended_at__lte=F("assignment__start_at"),
+    )  # fmt: skip
+    settled = 0
+    for candidates, from_status, reason in (
+        (pending, RequestStatus.PENDING_APPROVAL, ORPHANED_PENDING),
+        (never_started, RequestStatus.APPROVED, ENDED_BEFORE_START),
+    ):
+        for request_id in list(candidates.values_list("pk", flat=True)):
+            with transaction.atomic():
+                claimed = ActivationRequest.objects.filter(pk=request_id, status=from_status).update(
+                    status=RequestStatus.FAILED, status_reason=reason, decided_at=now
+                )
+                if claimed != 1:
+                    continue
+                request = ActivationRequest.objects.select_related("role", "scope", "requester").get(pk=request_id)
+                record_event(actor=None, action="activation.failed", target=request, data={"reason": reason})
+                _tell_requester(request, f"could not go ahead: {reason}")
+            settled += 1
+    return settled
+
+
 def due_to_start(*, now: datetime) -> QuerySet[ActivationRequest]:
     """Approved requests whose assignment has reached its start. An assignment deactivated or
     removed before its start never began: it is not announced (start_scheduled, the sweep)."""

@@ -42,7 +42,8 @@ def sweep() -> str:
     due = services.due_to_start(now=now)
     started = sum(services.start_scheduled(request_id=pk, now=now) for pk in list(due.values_list("pk", flat=True)))
     timed_out = services.time_out_requests(now=now)
-    return f"expired {expired}, started {started}, timed out {timed_out}"
+    failed = services.settle_orphaned_requests(now=now)
+    return f"expired {expired}, started {started}, timed out {timed_out}, failed {failed}"
 
 
 def send_notification(recipients: list[str], subject: str, body: str) -> int:
