@@ -1,6 +1,7 @@
 """Pure checks of an activation request against the role's settings and the eligibility.
 Each problem names its rule, its field and, where there is one, the allowed range."""
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ BEYOND_ELIGIBILITY = (
 )
 JUSTIFICATION_REQUIRED = "%(role)s requires a justification (1 to 500 characters)."
 JUSTIFICATION_TOO_LONG = "A justification can be at most 500 characters; this one has %(length)s."
+TICKET_PATTERN_MISMATCH = "%(role)s needs a ticket number matching %(pattern)s; %(number)s does not match."
 TICKET_REQUIRED = "%(role)s requires ticket information: both the ticket system and the ticket number."
 MFA_REQUIRED = (
     "%(role)s requires a verification code: your last one was more than %(minutes)s minutes ago. "
@@ -89,6 +91,14 @@ def check_activation(
                                 {"length": len(justification)}))  # fmt: skip
     if role_settings.require_ticket_on_activation and not (ticket_system.strip() and ticket_number.strip()):
         problems.append(Problem("ticket_required", "ticket_number", TICKET_REQUIRED, names))
+    elif (
+        role_settings.require_ticket_on_activation
+        and role_settings.ticket_number_pattern
+        and not re.fullmatch(role_settings.ticket_number_pattern, ticket_number.strip())
+    ):
+        problems.append(Problem("ticket_number_mismatch", "ticket_number", TICKET_PATTERN_MISMATCH,
+                                {**names, "pattern": role_settings.ticket_number_pattern,
+                                 "number": ticket_number.strip()[:50]}))  # fmt: skip
     if role_settings.require_mfa_on_activation and not mfa_fresh:
         problems.append(Problem("mfa_required", "otp_token", MFA_REQUIRED,
                                 {**names, "minutes": settings.PIM_MFA_MAX_AGE}))  # fmt: skip

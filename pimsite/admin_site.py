@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from audit.services import record_event
-from pimsite.permissions import acts_as_pim_administrator
+from roles.permissions import acts_as_pim_administrator
 
 # These apps' services write their own, more specific events (assignment.created, ...).
 APPS_AUDITED_BY_THEIR_SERVICES = {"roles", "activations", "audit"}

@@ -1,6 +1,6 @@
 from django.contrib.auth.backends import BaseBackend, ModelBackend
 
-from pimsite.permissions import holds_administrator_role
+from roles.permissions import holds_administrator_role
 
 
 class PasswordBackend(ModelBackend):

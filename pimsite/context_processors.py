@@ -1,4 +1,4 @@
-from pimsite.permissions import acts_as_pim_administrator
+from roles.permissions import acts_as_pim_administrator
 
 
 def pim(request) -> dict:

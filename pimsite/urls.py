@@ -19,6 +19,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include(accounts)),
     path("", include("activations.urls")),
+    path("manage/", include("roles.urls")),
     path("admin/refused/", views.admin_refused, name="admin-refused"),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),

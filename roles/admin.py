@@ -163,6 +163,7 @@ class RoleSettingsAdmin(ServiceBackedAdmin):
                     "require_mfa_on_activation",
                     "require_justification_on_activation",
                     "require_ticket_on_activation",
+                    "ticket_number_pattern",
                 )
             },
         ),
@@ -244,7 +245,10 @@ class ScopeAdmin(ServiceBackedAdmin):
         class ScopeForm(form):
             def clean_path(self):
                 path = self.cleaned_data["path"]
-                rules.check_scope_path(path)
+                try:
+                    rules.check_scope_path(path)
+                except ValidationError as refusal:  # keyed by field; clean_<field> needs it bare
+                    raise ValidationError(refusal.error_dict["path"]) from None
                 return path
 
         return ScopeForm

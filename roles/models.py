@@ -88,6 +88,11 @@ class RoleSettings(models.Model):
     require_mfa_on_activation = models.BooleanField(default=True)
     require_justification_on_activation = models.BooleanField(default=True)
     require_ticket_on_activation = models.BooleanField(default=False)
+    ticket_number_pattern = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text=r"Optional regular expression a ticket number must match, e.g. ^INC-\d{4,}$",
+    )
     require_approval = models.BooleanField(default=False)
     approvers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="approver_of")
     approver_groups = models.ManyToManyField(Group, blank=True, related_name="approver_of")
@@ -117,7 +122,10 @@ class RoleSettings(models.Model):
         return {"role": self.role.slug}
 
     def clean(self) -> None:
-        rules.check_role_settings({bound.field: getattr(self, bound.field) for bound in rules.ROLE_SETTINGS_BOUNDS})
+        rules.check_role_settings(
+            {bound.field: getattr(self, bound.field) for bound in rules.ROLE_SETTINGS_BOUNDS}
+            | {"ticket_number_pattern": self.ticket_number_pattern}
+        )
 
 
 class AssignmentQuerySet(models.QuerySet):

@@ -68,6 +68,9 @@ def range_error(bound: Bound, value: int) -> ValidationError:
     )
 
 
+PATTERN_INVALID = "Ticket number pattern is not a valid regular expression (%(error)s); e.g. ^INC-\\d{4,}$."
+
+
 def check_role_settings(values: dict) -> None:
     """Raise one ValidationError carrying every field that breaks its range."""
     errors: dict[str, list[ValidationError]] = {}
@@ -77,6 +80,13 @@ def check_role_settings(values: dict) -> None:
             continue
         if not bound.low <= value <= bound.high:
             errors.setdefault(bound.field, []).append(range_error(bound, value))
+    pattern = values.get("ticket_number_pattern") or ""
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        errors.setdefault("ticket_number_pattern", []).append(
+            ValidationError(PATTERN_INVALID, code="ticket_number_pattern_invalid", params={"error": str(error)})
+        )
     if errors:
         raise ValidationError(errors)
 

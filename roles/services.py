@@ -34,6 +34,7 @@ SETTINGS_FIELDS = (
     "require_mfa_on_activation",
     "require_justification_on_activation",
     "require_ticket_on_activation",
+    "ticket_number_pattern",
     "require_approval",
     "approvals_required",
     "approval_timeout_minutes",
@@ -135,7 +136,10 @@ def update_role_settings(
             if old != value:
                 diff[field] = [old, value]
                 setattr(role_settings, field, value)
-        rules.check_role_settings({b.field: getattr(role_settings, b.field) for b in rules.ROLE_SETTINGS_BOUNDS})
+        rules.check_role_settings(
+            {b.field: getattr(role_settings, b.field) for b in rules.ROLE_SETTINGS_BOUNDS}
+            | {"ticket_number_pattern": role_settings.ticket_number_pattern}
+        )
 
         old_users = {u.pk: u.get_username() for u in role_settings.approvers.all()}
         old_groups = {g.pk: g.name for g in role_settings.approver_groups.all()}

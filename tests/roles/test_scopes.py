@@ -2,12 +2,14 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from roles import rules, services
 from roles.models import Role, Scope
 from roles.selectors import holds_role
+from tests.conftest import verify_session
 from tests.factories import ActiveAssignmentFactory, ScopeFactory
 
 
@@ -126,3 +128,13 @@ def test_an_assignment_at_the_root_applies_everywhere(alice):
     assert holds_role(
         user=alice, role_slugs=("security-reader",), at=timezone.now(), scope_path="/subscriptions/prod/rg/web"
     )
+
+
+def test_an_invalid_path_in_the_admin_scope_form_is_shown_beside_the_field(client, pim_admin):
+    verify_session(client, pim_admin)
+
+    response = client.post(reverse("admin:roles_scope_add"), {"path": "no-slash", "name": "Bad"})
+
+    assert response.status_code == 200
+    assert "is not one" in response.content.decode()
+    assert not Scope.objects.filter(path="no-slash").exists()

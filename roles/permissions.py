@@ -1,5 +1,8 @@
 """Who is a PIM administrator right now, asked once per request."""
 
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from roles.selectors import is_pim_administrator
@@ -23,3 +26,23 @@ def holds_administrator_role(user) -> bool:
 def acts_as_pim_administrator(request) -> bool:
     """An OTP-verified session whose user holds an administrator role right now."""
     return is_verified(request.user) and holds_administrator_role(request.user)
+
+
+def pim_administrator_required(view):
+    """For the /manage/ console: an OTP-verified session holding an active Privileged Role
+    Administrator or Global Administrator assignment at '/' right now; anyone else gets 403
+    with what to do (activate the role)."""
+
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if not acts_as_pim_administrator(request):
+            raise PermissionDenied(NEEDS_ACTIVE_ADMIN_ROLE)
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+NEEDS_ACTIVE_ADMIN_ROLE = (
+    "Managing PIM needs an active Privileged Role Administrator or Global Administrator assignment at /. "
+    "Being eligible is not enough: activate the role from My roles first."
+)

@@ -1,0 +1,316 @@
+"""Forms of the /manage/ console. They parse and pre-check; every change goes through
+roles.services, which checks again under lock."""
+
+from datetime import UTC
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
+
+from roles import rules, services
+from roles.choices import AssignmentType
+from roles.models import ActiveAssignment, EligibleAssignment, Role, RoleSettings, Scope
+from roles.services import SETTINGS_FIELDS
+
+# Roles and settings ------------------------------------------------------------------------
+
+SLUG_TAKEN = "Another role already uses this slug; choose another."
+NAME_TAKEN = "Another role already has this name; choose another."
+
+
+class RoleForm(forms.ModelForm):
+    """Name, slug (on create only), tier and description of a custom role. The model's unique
+    checks put a duplicate name or slug beside its field before the service is called."""
+
+    class Meta:
+        model = Role
+        fields = ("name", "slug", "tier", "description")
+        help_texts = {"slug": "Letters, digits, '-' and '_'; used in URLs and policy files. It cannot change later."}
+        error_messages = {"slug": {"unique": SLUG_TAKEN}, "name": {"unique": NAME_TAKEN}}
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class RoleEditForm(RoleForm):
+    class Meta(RoleForm.Meta):
+        fields = ("name", "tier", "description")
+
+
+def _range(field: str) -> str:
+    bound = rules.BOUNDS_BY_FIELD[field]
+    return f"{bound.describe(bound.low)} to {bound.describe(bound.high)}"
+
+
+class RoleSettingsForm(forms.Form):
+    """Every setting of one role, grouped as Entra groups them. Durations are typed in hours
+    (and minutes) and converted to the minutes the service takes; ranges are checked by the
+    service alone (rules.check_role_settings), so the message is the same everywhere."""
+
+    # Activation
+    activation_hours = forms.IntegerField(label="Hours", initial=8)
+    activation_minutes = forms.IntegerField(label="Minutes", min_value=0, max_value=59, initial=0)
+    require_mfa_on_activation = forms.BooleanField(label="On activation, require multifactor authentication",
+                                                   required=False)  # fmt: skip
+    require_justification_on_activation = forms.BooleanField(label="Require justification on activation",
+                                                             required=False)  # fmt: skip
+    require_ticket_on_activation = forms.BooleanField(label="Require ticket information on activation",
+                                                      required=False)  # fmt: skip
+    ticket_number_pattern = forms.CharField(
+        label="Ticket number pattern",
+        required=False,
+        max_length=200,
+        help_text=r"Optional regular expression the whole ticket number must match, e.g. ^INC-\d{4,}$",
+    )
+    # Approval
+    require_approval = forms.BooleanField(label="Require approval to activate", required=False)
+    approvers = forms.ModelMultipleChoiceField(
+        label="Approvers (users)", queryset=get_user_model().objects.none(), required=False
+    )
+    approver_groups = forms.ModelMultipleChoiceField(
+        label="Approver groups", queryset=Group.objects.order_by("name"), required=False,
+        help_text="Every member of a selected group can approve.",
+    )  # fmt: skip
+    approvals_required = forms.IntegerField(label="Approvals required", help_text=_range("approvals_required"))
+    approval_timeout_hours = forms.IntegerField(
+        label="Approval timeout (hours)",
+        help_text=f"{_range('approval_timeout_minutes')}; a request nobody decides on by then times out.",
+    )
+    # Assignment
+    allow_permanent_eligible = forms.BooleanField(label="Allow permanent eligible assignment", required=False)
+    max_eligible_days = forms.IntegerField(
+        label="Expire eligible assignments after (days)",
+        help_text=f"{_range('max_eligible_days')}; applies when permanent eligible assignment is not allowed.",
+    )
+    allow_permanent_active = forms.BooleanField(label="Allow permanent active assignment", required=False)
+    max_active_days = forms.IntegerField(
+        label="Expire active assignments after (days)",
+        help_text=f"{_range('max_active_days')}; applies when permanent active assignment is not allowed.",
+    )
+    require_mfa_on_active_assignment = forms.BooleanField(
+        label="Require multifactor authentication on active assignment", required=False
+    )
+    require_justification_on_active_assignment = forms.BooleanField(
+        label="Require justification on active assignment", required=False
+    )
+
+    # Where a refusal naming a setting is shown, when the form asks for it in other units.
+    FIELD_OF_SETTING = {"activation_max_minutes": "activation_hours",
+                        "approval_timeout_minutes": "approval_timeout_hours"}  # fmt: skip
+
+    def __init__(self, data=None, *, role_settings: RoleSettings):
+        self.role_settings = role_settings
+        approvers = list(role_settings.approvers.all())
+        groups = list(role_settings.approver_groups.all())
+        hours, minutes = divmod(role_settings.activation_max_minutes, 60)
+        initial = {field: getattr(role_settings, field) for field in SETTINGS_FIELDS} | {
+            "activation_hours": hours,
+            "activation_minutes": minutes,
+            "approval_timeout_hours": role_settings.approval_timeout_minutes // 60,
+            "approvers": approvers,
+            "approver_groups": groups,
+        }
+        super().__init__(data, initial=initial)
+        # Active users, and anyone already named, so that saving never drops an approver silently.
+        self.fields["approvers"].queryset = (
+            get_user_model()
+            .objects.filter(Q(is_active=True) | Q(pk__in=[user.pk for user in approvers]))
+            .order_by("username")
+        )
+        self.fields["activation_hours"].help_text = f"Activation maximum duration: {_range('activation_max_minutes')}."
+        timeout = role_settings.approval_timeout_minutes
+        if timeout % 60:
+            timeout_field = self.fields["approval_timeout_hours"]
+            timeout_field.help_text += f" Now {rules.describe_minutes(timeout)}; kept unless you change it."
+
+    def clean(self):
+        cleaned = super().clean()
+        hours, minutes = cleaned.get("activation_hours"), cleaned.get("activation_minutes")
+        if hours is not None and minutes is not None:
+            cleaned["activation_max_minutes"] = hours * 60 + minutes
+        timeout_hours = cleaned.get("approval_timeout_hours")
+        if timeout_hours is not None:
+            current = self.role_settings.approval_timeout_minutes
+            # A timeout set elsewhere in minutes (e.g. 90) shows as whole hours; unchanged, it stays.
+            cleaned["approval_timeout_minutes"] = current if timeout_hours == current // 60 else timeout_hours * 60
+        return cleaned
+
+    def changes(self) -> dict:
+        """The keyword arguments of services.update_role_settings."""
+        return {
+            "changes": {field: self.cleaned_data[field] for field in SETTINGS_FIELDS},
+            "approvers": list(self.cleaned_data["approvers"]),
+            "approver_groups": list(self.cleaned_data["approver_groups"]),
+        }
+
+    def add_refusal(self, refusal: ValidationError) -> None:
+        """Each message beside the field it names (in this form's units); others above the form."""
+        if not hasattr(refusal, "error_dict"):
+            self.add_error(None, refusal)
+            return
+        for setting, errors in refusal.error_dict.items():
+            field = self.FIELD_OF_SETTING.get(setting, setting)
+            self.add_error(field if field in self.fields else None, errors)
+
+
+# Assignments and scopes --------------------------------------------------------------------
+
+ASSIGNMENT_MODELS = {"eligible": EligibleAssignment, "active": ActiveAssignment}
+EXPIRING_OUT_OF_RANGE = "Expiring within is a whole number of days from 1 to 365."
+FILTER_IGNORED = "%(label)s: %(error)s That filter was ignored."
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """A datetime-local input read and shown as UTC, whatever the server's time zone."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def to_python(self, value):
+        with timezone.override(UTC):
+            return super().to_python(value)
+
+    def prepare_value(self, value):
+        with timezone.override(UTC):
+            return super().prepare_value(value)
+
+
+def _now_to_the_minute():
+    return timezone.now().replace(second=0, microsecond=0)
+
+
+class AssignmentForm(forms.Form):
+    """A new eligible or active assignment. The role's assignment rules are checked here, as
+    roles.admin.AssignmentForm does, so each message sits beside its field; the service checks
+    them again under lock. Field names are the service's keyword names."""
+
+    principal = forms.ModelChoiceField(label="User", queryset=get_user_model().objects.none())
+    role = forms.ModelChoiceField(queryset=Role.objects.select_related("settings").order_by("name"))
+    scope = forms.ModelChoiceField(queryset=Scope.objects.order_by("path"))
+    kind = forms.ChoiceField(
+        label="Assignment type",
+        choices=AssignmentType.choices,
+        widget=forms.RadioSelect,
+        initial=AssignmentType.ELIGIBLE,
+    )
+    start_at = UTCDateTimeField(
+        label="Start (UTC)", initial=_now_to_the_minute, help_text="Date and time in UTC; now unless you change it."
+    )
+    end_at = UTCDateTimeField(
+        label="End (UTC)",
+        required=False,
+        help_text="Date and time in UTC. Leave empty for a permanent assignment, if the role's settings allow one.",
+    )
+    justification = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why this person needs the role (up to 500 characters); "
+        "required for active assignments of most roles.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["principal"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        self.fields["principal"].label_from_instance = lambda user: user.get_username()
+
+    def clean(self):
+        cleaned = super().clean()
+        role, start_at, kind = cleaned.get("role"), cleaned.get("start_at"), cleaned.get("kind")
+        if role is None or start_at is None or kind is None or "end_at" in self.errors:
+            return cleaned
+        rules.check_assignment_window(
+            role_settings=role.settings,
+            kind=kind,
+            start_at=start_at,
+            end_at=cleaned.get("end_at"),
+            justification=cleaned.get("justification", ""),
+        )
+        principal, scope = cleaned.get("principal"), cleaned.get("scope")
+        if principal is not None and scope is not None:
+            self._check_not_assigned(principal=principal, role=role, scope=scope, kind=kind)
+        return cleaned
+
+    @staticmethod
+    def _check_not_assigned(*, principal, role, scope, kind) -> None:
+        # One lapsed but not yet swept does not count: the service records its expiry first.
+        still_open = (
+            ASSIGNMENT_MODELS[kind]
+            .objects.open()
+            .filter(principal=principal, role=role, scope=scope)
+            .filter(Q(end_at__isnull=True) | Q(end_at__gt=timezone.now()))
+        )
+        if still_open.exists():
+            raise ValidationError(
+                services.ALREADY_ASSIGNED,
+                code="already_assigned",
+                params={"principal": principal.get_username(), "kind": kind, "role": role.name, "scope": scope.path},
+            )
+
+    def service_arguments(self) -> dict:
+        """The keyword arguments of services.assign_eligible / assign_active (all but actor)."""
+        return {
+            name: self.cleaned_data[name]
+            for name in ("principal", "role", "scope", "start_at", "end_at", "justification")
+        }
+
+    def add_refusal(self, refusal: ValidationError) -> None:
+        """Each message beside the field it names; others above the form."""
+        if not hasattr(refusal, "error_dict"):
+            self.add_error(None, refusal)
+            return
+        for field, errors in refusal.error_dict.items():
+            self.add_error(field if field in self.fields else None, errors)
+
+
+class AssignmentFilterForm(forms.Form):
+    """The list's GET filters. A filter with a bad value is dropped, and the page says so."""
+
+    type = forms.ChoiceField(label="Type", required=False, choices=[("", "Any"), *AssignmentType.choices])
+    role = forms.ModelChoiceField(
+        label="Role", required=False, queryset=Role.objects.order_by("name"), to_field_name="slug", empty_label="Any"
+    )
+    user = forms.CharField(label="User", required=False, max_length=150)
+    scope = forms.CharField(label="Scope", required=False, max_length=400, help_text="Assignments made at this path.")
+    duration = forms.ChoiceField(
+        label="Duration",
+        required=False,
+        choices=[("", "Any"), ("permanent", "Permanent"), ("time-bound", "Time-bound")],
+    )
+    expiring = forms.IntegerField(
+        label="Expiring within (days)",
+        required=False,
+        min_value=1,
+        max_value=365,
+        error_messages={
+            "invalid": EXPIRING_OUT_OF_RANGE,
+            "min_value": EXPIRING_OUT_OF_RANGE,
+            "max_value": EXPIRING_OUT_OF_RANGE,
+        },
+    )
+
+    def problems(self) -> list[str]:
+        """One sentence per filter that was ignored."""
+        return [
+            FILTER_IGNORED % {"label": self.fields[name].label, "error": " ".join(errors)}
+            for name, errors in self.errors.items()
+        ]
+
+    def filters(self) -> dict:
+        """The valid filters, by name; empty ones left out."""
+        self.is_valid()
+        return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+
+
+class ScopeForm(forms.Form):
+    """A new scope; services.create_scope makes any missing scope above it."""
+
+    path = forms.CharField(max_length=400, help_text="e.g. /subscriptions/prod/rg-web; missing parents are created.")
+    name = forms.CharField(max_length=150, required=False, help_text="Optional display name.")
+
+    def clean_path(self):
+        path = self.cleaned_data["path"]
+        try:
+            rules.check_scope_path(path)
+        except ValidationError as refusal:
+            raise ValidationError(refusal.error_dict["path"]) from None
+        return path

@@ -1,0 +1,22 @@
+from django.urls import path
+from django.views.generic import RedirectView
+
+from roles.views import assignments, roles
+
+app_name = "manage"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="manage:roles", permanent=False), name="index"),
+    # Roles and their settings (roles/views/roles.py)
+    path("roles/", roles.role_list, name="roles"),
+    path("roles/new/", roles.role_create, name="role-create"),
+    path("roles/<slug:slug>/", roles.role_edit, name="role-edit"),
+    path("roles/<slug:slug>/delete/", roles.role_delete, name="role-delete"),
+    path("roles/<slug:slug>/settings/", roles.role_settings, name="role-settings"),
+    # Assignments and scopes (roles/views/assignments.py)
+    path("assignments/", assignments.assignment_list, name="assignments"),
+    path("assignments/new/", assignments.assignment_create, name="assignment-create"),
+    path("assignments/<str:kind>/<int:assignment_id>/", assignments.assignment_detail, name="assignment"),
+    path("assignments/<str:kind>/<int:assignment_id>/remove/", assignments.assignment_remove, name="assignment-remove"),
+    path("scopes/", assignments.scope_list, name="scopes"),
+]

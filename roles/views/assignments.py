@@ -1,0 +1,154 @@
+"""The /manage/ console: eligible and active assignments, and scopes. Every change goes through
+roles.services; these views parse, call one service and render."""
+
+from datetime import datetime, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from roles import services
+from roles.forms import ASSIGNMENT_MODELS, AssignmentFilterForm, AssignmentForm, ScopeForm
+from roles.models import Assignment, Scope
+from roles.permissions import pim_administrator_required
+
+ALREADY_ENDED = "This assignment had already ended; nothing was changed."
+
+
+def not_ended(queryset: QuerySet, at: datetime) -> QuerySet:
+    """In effect at `at` or scheduled to start later: not closed and not past its end."""
+    return queryset.open().filter(Q(end_at__isnull=True) | Q(end_at__gt=at))
+
+
+def _assignments(*, at: datetime, filters: dict) -> list[Assignment]:
+    """Eligible and active assignments not ended, narrowed by the list's filters. One query per
+    type; principal, role, scope and creator are joined in, so the rows never query."""
+    kinds = [filters["type"]] if "type" in filters else list(ASSIGNMENT_MODELS)
+    lookups = Q()
+    if "role" in filters:
+        lookups &= Q(role=filters["role"])
+    if "user" in filters:
+        lookups &= Q(principal__username=filters["user"])
+    if "scope" in filters:
+        lookups &= Q(scope__path=filters["scope"])
+    if filters.get("duration") == "permanent":
+        lookups &= Q(end_at__isnull=True)
+    elif filters.get("duration") == "time-bound":
+        lookups &= Q(end_at__isnull=False)
+    if "expiring" in filters:
+        lookups &= Q(end_at__isnull=False, end_at__lte=at + timedelta(days=filters["expiring"]))
+    rows = []
+    for kind in kinds:
+        queryset = not_ended(ASSIGNMENT_MODELS[kind].objects, at).filter(lookups)
+        rows += queryset.select_related("principal", "role", "scope", "created_by")
+    return sorted(rows, key=lambda a: (a.role.name, a.scope.path, a.principal.get_username(), a.kind))
+
+
+@pim_administrator_required
+@require_GET
+def assignment_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    filter_form = AssignmentFilterForm(request.GET)
+    filters = filter_form.filters()
+    for problem in filter_form.problems():
+        messages.error(request, problem)
+    context = {
+        "assignments": _assignments(at=now, filters=filters),
+        "filter_form": filter_form,
+        "filtered": bool(filters),
+        "now": now,
+    }
+    return render(request, "manage/assignments_list.html", context)
+
+
+@pim_administrator_required
+@require_http_methods(["GET", "POST"])
+def assignment_create(request: HttpRequest) -> HttpResponse:
+    form = AssignmentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        assign = services.assign_eligible if form.cleaned_data["kind"] == "eligible" else services.assign_active
+        try:
+            assignment = assign(actor=request.user, **form.service_arguments())
+        except ValidationError as refusal:
+            form.add_refusal(refusal)
+        else:
+            messages.success(
+                request,
+                f"{assignment.principal.get_username()} is now {assignment.kind} for "
+                f"{assignment.role.name} at {assignment.scope.path}.",
+            )
+            return redirect("manage:assignments")
+    return render(request, "manage/assignment_form.html", {"form": form})
+
+
+def _assignment(kind: str, assignment_id: int) -> Assignment:
+    """The eligible or active assignment with this id, with everything the pages show; 404 otherwise."""
+    model = ASSIGNMENT_MODELS.get(kind)
+    related = ("principal", "role", "scope", "created_by", "ended_by")
+    assignment = model and model.objects.select_related(*related).filter(pk=assignment_id).first()
+    if not assignment:
+        raise Http404(f"No {kind} assignment {assignment_id}.")
+    return assignment
+
+
+@pim_administrator_required
+@require_GET
+def assignment_detail(request: HttpRequest, kind: str, assignment_id: int) -> HttpResponse:
+    assignment = _assignment(kind, assignment_id)
+    now = timezone.now()
+    context = {
+        "assignment": assignment,
+        "now": now,
+        "is_in_effect": assignment.is_in_effect(now),
+        "can_remove": assignment.ended_at is None and (assignment.end_at is None or assignment.end_at > now),
+    }
+    return render(request, "manage/assignment_detail.html", context)
+
+
+@pim_administrator_required
+@require_POST
+def assignment_remove(request: HttpRequest, kind: str, assignment_id: int) -> HttpResponse:
+    assignment = _assignment(kind, assignment_id)
+    if services.remove_assignment(actor=request.user, assignment=assignment):
+        messages.success(
+            request,
+            f"Removed the {kind} assignment of {assignment.role.name} at "
+            f"{assignment.scope.path} from {assignment.principal.get_username()}.",
+        )
+        return redirect("manage:assignments")
+    messages.error(request, ALREADY_ENDED)
+    return redirect("manage:assignment", kind=kind, assignment_id=assignment_id)
+
+
+def _count_at_scope(model, at: datetime) -> Coalesce:
+    in_effect = (
+        model.objects.in_effect(at).filter(scope=OuterRef("pk")).order_by().values("scope").annotate(n=Count("pk"))
+    )
+    return Coalesce(Subquery(in_effect.values("n")), 0, output_field=IntegerField())
+
+
+@pim_administrator_required
+@require_http_methods(["GET", "POST"])
+def scope_list(request: HttpRequest) -> HttpResponse:
+    form = ScopeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            scope = services.create_scope(actor=request.user, **form.cleaned_data)
+        except ValidationError as refusal:
+            form.add_error(None, refusal)  # names "path": shown beside the field
+        else:
+            messages.success(request, f"Scope {scope.path} is ready.")
+            return redirect("manage:scopes")
+    now = timezone.now()
+    counts = {f"{kind}_count": _count_at_scope(model, now) for kind, model in ASSIGNMENT_MODELS.items()}
+    # By segment, so that /a/b follows /a and not /a-b, which a plain sort on path would put between.
+    scopes = sorted(Scope.objects.annotate(**counts), key=lambda scope: scope.path.split("/"))
+    for scope in scopes:
+        scope.depth = 0 if scope.path == "/" else scope.path.count("/")
+        scope.indent = "\u2003\u2003" * scope.depth  # em spaces: pim.css has no tree style, and CSP bars inline ones
+    return render(request, "manage/scopes_list.html", {"scopes": scopes, "form": form})
