@@ -7,7 +7,9 @@ class ActivationsConfig(AppConfig):
 
     def ready(self) -> None:
         from activations.scheduling import schedule_expiry
-        from roles.hooks import on_assignment_created
+        from activations.selectors import pending_requests_per_role
+        from roles.hooks import add_role_list_column, on_assignment_created
 
         # Every time-bound assignment, however made, gets its one-off expiry schedule.
         on_assignment_created(schedule_expiry)
+        add_role_list_column("pending_requests", "Pending requests", pending_requests_per_role)

@@ -2,7 +2,8 @@
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from activations.choices import RequestKind, RequestStatus
@@ -96,3 +97,15 @@ def timeline_of(request: ActivationRequest) -> QuerySet[AuditEvent]:
     if request.assignment_id:
         about |= Q(target_type=ActiveAssignment._meta.label_lower, target_id=str(request.assignment_id))
     return AuditEvent.objects.filter(about).order_by("sequence")
+
+
+def pending_requests_per_role(now):
+    """Per role (as an annotation on Role): requests waiting for a decision. For the console."""
+    waiting = (
+        ActivationRequest.objects.filter(role=OuterRef("pk"), status=RequestStatus.PENDING_APPROVAL)
+        .order_by()
+        .values("role")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(waiting), 0)

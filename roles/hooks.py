@@ -19,3 +19,16 @@ def on_assignment_created(func: Callable) -> Callable:
 def assignment_created(assignment) -> None:
     for func in _after_create:
         transaction.on_commit(partial(func, assignment))
+
+
+# Columns other apps add to the console's role list: name -> (heading, f(now) -> expression
+# annotated on Role). activations adds "pending requests" this way.
+_role_list_columns: dict[str, tuple[str, Callable]] = {}
+
+
+def add_role_list_column(name: str, heading: str, expression: Callable) -> None:
+    _role_list_columns[name] = (heading, expression)
+
+
+def role_list_columns() -> dict[str, tuple[str, Callable]]:
+    return dict(_role_list_columns)

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from roles import services
+from roles import hooks, services
 from roles.choices import Tier
 from roles.forms import RoleEditForm, RoleForm, RoleSettingsForm
 from roles.models import ActiveAssignment, EligibleAssignment, Role
@@ -42,6 +42,7 @@ def _roles_with_holder_counts(*, query: str, tier: str) -> QuerySet[Role]:
         eligible_time_bound=_holders(EligibleAssignment, now=now, permanent=False),
         active_permanent=_holders(ActiveAssignment, now=now, permanent=True),
         active_time_bound=_holders(ActiveAssignment, now=now, permanent=False),
+        **{name: expression(now) for name, (_, expression) in hooks.role_list_columns().items()},
     ).order_by("name")
     if query:
         roles = roles.filter(Q(name__icontains=query) | Q(slug__icontains=query))
@@ -56,8 +57,11 @@ def role_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     tier = request.GET.get("tier", "")
     tier = tier if tier in Tier.values else ""
+    roles = _roles_with_holder_counts(query=query, tier=tier)
+    extra_columns = [(heading, name) for name, (heading, _) in hooks.role_list_columns().items()]
     context = {
-        "roles": _roles_with_holder_counts(query=query, tier=tier),
+        "roles": [(role, [getattr(role, name) for _, name in extra_columns]) for role in roles],
+        "extra_headings": [heading for heading, _ in extra_columns],
         "query": query,
         "tier": tier,
         "tiers": Tier.choices,

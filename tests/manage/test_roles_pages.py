@@ -7,12 +7,13 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
+from activations.services import request_activation
 from audit.models import AuditEvent
 from roles.choices import EndReason
 from roles.forms import SLUG_TAKEN
 from roles.models import Role, RoleSettings
 from roles.permissions import NEEDS_ACTIVE_ADMIN_ROLE
-from roles.services import BUILTIN_NOT_DELETABLE
+from roles.services import BUILTIN_NOT_DELETABLE, update_role_settings
 from tests.conftest import verify_session
 from tests.factories import ActiveAssignmentFactory, EligibleAssignmentFactory, RoleFactory, root_scope
 
@@ -100,6 +101,21 @@ def test_list_counts_holders_in_effect_now_split_permanent_and_time_bound(admin_
     assert '<td class="active-time-bound">3</td>' in row
     assert reverse("manage:role-edit", args=["helpdesk-operator"]) in row
     assert reverse("manage:role-settings", args=["helpdesk-operator"]) in row
+
+
+def test_list_shows_how_many_requests_wait_for_a_decision_per_role(admin_client, alice, bob):
+    # The column comes from activations (roles cannot import it), through roles.hooks.
+    role = Role.objects.get(slug="exchange-administrator")
+    update_role_settings(actor=None, role=role, changes={"require_approval": True}, approvers=[bob])
+    eligibility = EligibleAssignmentFactory(principal=alice, role=role)
+    request_activation(actor=alice, eligibilities=[eligibility], duration=timedelta(hours=1),
+                       justification="INC-1", mfa_verified_at=timezone.now())  # fmt: skip
+
+    response = admin_client.get(reverse("manage:roles"))
+
+    assertContains(response, '<th scope="col" rowspan="2">Pending requests</th>', html=True)
+    assert '<td class="extra-1">1</td>' in _row(response, "exchange-administrator")
+    assert '<td class="extra-1">0</td>' in _row(response, "user-administrator")
 
 
 def test_list_counts_the_administrator_itself(admin_client):
