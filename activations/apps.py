@@ -8,8 +8,8 @@ class ActivationsConfig(AppConfig):
     def ready(self) -> None:
         from activations.scheduling import schedule_expiry
         from activations.selectors import pending_requests_per_role
-        from roles.hooks import add_role_list_column, on_assignment_created
+        from roles.hooks import add_role_list_column, on_window_set
 
         # Every time-bound assignment, however made, gets its one-off expiry schedule.
-        on_assignment_created(schedule_expiry)
+        on_window_set(schedule_expiry)
         add_role_list_column("pending_requests", "Pending requests", pending_requests_per_role)

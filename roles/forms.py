@@ -314,3 +314,10 @@ class ScopeForm(forms.Form):
         except ValidationError as refusal:
             raise ValidationError(refusal.error_dict["path"]) from None
         return path
+
+
+class AssignmentEndForm(forms.Form):
+    end_at = UTCDateTimeField(
+        label="New end (UTC)", required=False,
+        help_text="Date and time in UTC. Leave empty to make it permanent, if the role's settings allow it.",
+    )  # fmt: skip

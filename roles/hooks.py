@@ -1,5 +1,6 @@
-"""What other apps do after an assignment is created, registered from their AppConfig.ready()
-(activations schedules the expiry side effects), so that roles never imports them."""
+"""What other apps do when an assignment's window is set (created, or its end changed),
+registered from their AppConfig.ready() (activations schedules the expiry side effects), so
+that roles never imports them."""
 
 from collections.abc import Callable
 from functools import partial
@@ -9,14 +10,14 @@ from django.db import transaction
 _after_create: list[Callable] = []
 
 
-def on_assignment_created(func: Callable) -> Callable:
-    """Register `func(assignment)` to run after the transaction that created an assignment commits."""
+def on_window_set(func: Callable) -> Callable:
+    """Register `func(assignment)` to run after the transaction that set an assignment's window commits."""
     if func not in _after_create:
         _after_create.append(func)
     return func
 
 
-def assignment_created(assignment) -> None:
+def window_set(assignment) -> None:
     for func in _after_create:
         transaction.on_commit(partial(func, assignment))
 

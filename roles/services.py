@@ -218,7 +218,7 @@ def _create_assignment(
             target=assignment,
             data={"assignment_type": model.kind, "start_at": start_at, "end_at": end_at, **extra},
         )
-        hooks.assignment_created(assignment)
+        hooks.window_set(assignment)
     return assignment
 
 
@@ -323,6 +323,49 @@ def _end_now(assignment: Assignment, *, actor, now: datetime, reason: str, actio
     record_event(actor=actor, action=action, target=assignment, data={"assignment_type": assignment.kind})
 
 
+END_IN_PAST = "The new end must be in the future; %(end)s has passed."
+ACTIVATION_END_FIXED = (
+    "This assignment comes from an activation; its holder extends it from My roles within the role's maximum."
+)
+
+
+def change_assignment_end(*, actor, assignment: Assignment, end_at: datetime | None) -> Assignment:
+    """An administrator moves the end of an eligible or admin-made active assignment (empty:
+    permanent), within the role's assignment rules; audited with the old and new end."""
+    model = type(assignment)
+    now = timezone.now()
+    with transaction.atomic():
+        # Settings first, then the row: the same order as every other path that takes both.
+        role_settings = RoleSettings.objects.select_for_update().select_related("role").get(role=assignment.role_id)
+        assignment = (
+            model.objects.select_for_update(of=("self",)).select_related("role", "scope", "principal")
+            .get(pk=assignment.pk)
+        )  # fmt: skip
+        if assignment.ended_at is not None or (assignment.end_at is not None and assignment.end_at <= now):
+            raise ValidationError(ALREADY_ENDED, code="already_ended")
+        if getattr(assignment, "source", None) == ActiveSource.ACTIVATION:
+            raise ValidationError({"end_at": ValidationError(ACTIVATION_END_FIXED, code="activation_end_fixed")})
+        if end_at is not None and end_at <= now:
+            raise ValidationError(
+                {"end_at": ValidationError(END_IN_PAST, code="end_in_past", params={"end": end_at.isoformat()})}
+            )
+        rules.check_assignment_window(
+            role_settings=role_settings, kind=model.kind, start_at=assignment.start_at, end_at=end_at,
+            justification=assignment.justification if model.kind == "active" else "",
+        )  # fmt: skip
+        if assignment.end_at == end_at:
+            return assignment
+        old_end = assignment.end_at
+        assignment.end_at = end_at
+        assignment.save(update_fields=["end_at"])
+        record_event(
+            actor=actor, action="assignment.updated", target=assignment,
+            data={"assignment_type": model.kind, "end_at": [old_end, end_at]},
+        )  # fmt: skip
+        hooks.window_set(assignment)
+    return assignment
+
+
 NOT_YOURS = "Only the holder can deactivate this role assignment."
 NOT_ACTIVATED = (
     "%(role)s was assigned to you by an administrator, not activated; ask a Privileged Role Administrator to remove it."
@@ -351,7 +394,7 @@ def grant_activation(
     record_event(
         actor=actor, action="assignment.activated", target=assignment, data={"start_at": start_at, "end_at": end_at}
     )
-    hooks.assignment_created(assignment)
+    hooks.window_set(assignment)
     return assignment
 
 

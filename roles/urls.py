@@ -18,5 +18,6 @@ urlpatterns = [
     path("assignments/new/", assignments.assignment_create, name="assignment-create"),
     path("assignments/<str:kind>/<int:assignment_id>/", assignments.assignment_detail, name="assignment"),
     path("assignments/<str:kind>/<int:assignment_id>/remove/", assignments.assignment_remove, name="assignment-remove"),
+    path("assignments/<str:kind>/<int:assignment_id>/end/", assignments.assignment_end, name="assignment-end"),
     path("scopes/", assignments.scope_list, name="scopes"),
 ]

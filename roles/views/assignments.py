@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from roles import services
-from roles.forms import ASSIGNMENT_MODELS, AssignmentFilterForm, AssignmentForm, ScopeForm
+from roles.forms import ASSIGNMENT_MODELS, AssignmentEndForm, AssignmentFilterForm, AssignmentForm, ScopeForm
 from roles.models import Assignment, Scope
 from roles.permissions import pim_administrator_required
 
@@ -99,15 +99,43 @@ def _assignment(kind: str, assignment_id: int) -> Assignment:
 @pim_administrator_required
 @require_GET
 def assignment_detail(request: HttpRequest, kind: str, assignment_id: int) -> HttpResponse:
-    assignment = _assignment(kind, assignment_id)
+    return _render_detail(request, _assignment(kind, assignment_id))
+
+
+def _render_detail(request: HttpRequest, assignment, *, end_form: AssignmentEndForm | None = None) -> HttpResponse:
     now = timezone.now()
+    open_now = assignment.ended_at is None and (assignment.end_at is None or assignment.end_at > now)
     context = {
         "assignment": assignment,
         "now": now,
         "is_in_effect": assignment.is_in_effect(now),
-        "can_remove": assignment.ended_at is None and (assignment.end_at is None or assignment.end_at > now),
+        "can_remove": open_now,
+        # An activation's end belongs to its holder (extend); the rest an administrator may move.
+        "end_form": (end_form or AssignmentEndForm(initial={"end_at": assignment.end_at}))
+        if open_now and getattr(assignment, "source", "admin") != "activation"
+        else None,
     }
-    return render(request, "manage/assignment_detail.html", context)
+    return render(request, "manage/assignment_detail.html", context, status=400 if end_form else 200)
+
+
+@pim_administrator_required
+@require_POST
+def assignment_end(request: HttpRequest, kind: str, assignment_id: int) -> HttpResponse:
+    assignment = _assignment(kind, assignment_id)
+    form = AssignmentEndForm(request.POST)
+    if form.is_valid():
+        try:
+            services.change_assignment_end(
+                actor=request.user, assignment=assignment, end_at=form.cleaned_data["end_at"]
+            )
+        except ValidationError as refusal:
+            form.add_error(None, refusal)
+        else:
+            end = form.cleaned_data["end_at"]
+            messages.success(request, f"The assignment now ends {end:%Y-%m-%d %H:%M} UTC." if end else
+                             "The assignment is now permanent.")  # fmt: skip
+            return redirect("manage:assignment", kind=kind, assignment_id=assignment_id)
+    return _render_detail(request, assignment, end_form=form)
 
 
 @pim_administrator_required
