@@ -14,23 +14,10 @@ from roles.choices import ActiveSource
 from roles.models import Role
 from roles.selectors import access_decision
 from roles.services import ACTIVATION_END_FIXED, change_assignment_end
-from tests.conftest import verify_session
 from tests.factories import ActiveAssignmentFactory, EligibleAssignmentFactory
+from tests.manage.conftest import START
 
-NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(time_machine):
-    """Requested before pim_admin, so the administrator's assignment starts before NOW."""
-    time_machine.move_to(NOW, tick=False)
-    return time_machine
-
-
-@pytest.fixture
-def admin_client(clock, client, pim_admin):
-    verify_session(client, pim_admin)
-    return client
+NOW = START
 
 
 @pytest.fixture
@@ -46,10 +33,10 @@ def end_url(assignment) -> str:
 
 
 def test_moving_the_end_is_audited_with_old_and_new_and_the_expiry_follows(
-    admin_client, eligibility, pim_admin, django_capture_on_commit_callbacks
+    manager_client, eligibility, pim_admin, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(end_url(eligibility), {"end_at": "2026-12-20T17:30"}, follow=True)
+        response = manager_client.post(end_url(eligibility), {"end_at": "2026-12-20T17:30"}, follow=True)
 
     assertContains(response, "The assignment now ends 2026-12-20 17:30 UTC.")
     eligibility.refresh_from_db()
@@ -64,8 +51,8 @@ def test_moving_the_end_is_audited_with_old_and_new_and_the_expiry_follows(
     assert Schedule.objects.get(name=f"pim.expire.eligible.{eligibility.pk}").next_run == new_end
 
 
-def test_an_end_in_the_past_is_refused_beside_the_field_and_nothing_changes(admin_client, eligibility):
-    response = admin_client.post(end_url(eligibility), {"end_at": "2026-11-01T10:00"})
+def test_an_end_in_the_past_is_refused_beside_the_field_and_nothing_changes(manager_client, eligibility):
+    response = manager_client.post(end_url(eligibility), {"end_at": "2026-11-01T10:00"})
 
     assert response.status_code == 400
     assertContains(response, "The new end must be in the future", status_code=400)
@@ -74,32 +61,32 @@ def test_an_end_in_the_past_is_refused_beside_the_field_and_nothing_changes(admi
     assert not AuditEvent.objects.filter(action="assignment.updated").exists()
 
 
-def test_an_active_assignment_cannot_be_moved_past_the_roles_maximum(admin_client, alice):
+def test_an_active_assignment_cannot_be_moved_past_the_roles_maximum(manager_client, alice):
     active = ActiveAssignmentFactory(
         principal=alice, role=Role.objects.get(slug="security-reader"), start_at=NOW, end_at=NOW + timedelta(days=1),
         justification="Audit week",
     )  # fmt: skip
 
-    response = admin_client.post(end_url(active), {"end_at": "2027-11-22T09:00"})
+    response = manager_client.post(end_url(active), {"end_at": "2027-11-22T09:00"})
 
     assertContains(response, "allows active assignments of at most 180 days", status_code=400)
     active.refresh_from_db()
     assert active.end_at == NOW + timedelta(days=1)
 
 
-def test_making_an_active_assignment_permanent_is_refused_when_the_role_does_not_allow_it(admin_client, alice):
+def test_making_an_active_assignment_permanent_is_refused_when_the_role_does_not_allow_it(manager_client, alice):
     active = ActiveAssignmentFactory(
         principal=alice, role=Role.objects.get(slug="security-reader"), start_at=NOW, end_at=NOW + timedelta(days=1),
         justification="Audit week",
     )  # fmt: skip
 
-    response = admin_client.post(end_url(active), {"end_at": ""})
+    response = manager_client.post(end_url(active), {"end_at": ""})
 
     assertContains(response, "does not allow permanent active assignments", status_code=400)
 
 
-def test_an_eligibility_can_be_made_permanent_and_access_follows_the_new_end(admin_client, eligibility):
-    admin_client.post(end_url(eligibility), {"end_at": ""})
+def test_an_eligibility_can_be_made_permanent_and_access_follows_the_new_end(manager_client, eligibility):
+    manager_client.post(end_url(eligibility), {"end_at": ""})
 
     eligibility.refresh_from_db()
     assert eligibility.end_at is None
@@ -121,13 +108,13 @@ def test_an_activations_end_is_not_moved_by_an_administrator(clock, pim_admin, a
     )
 
 
-def test_the_page_offers_no_end_form_for_an_activation(admin_client, alice):
+def test_the_page_offers_no_end_form_for_an_activation(manager_client, alice):
     activated = ActiveAssignmentFactory(
         principal=alice, role=Role.objects.get(slug="user-administrator"), start_at=NOW,
         end_at=NOW + timedelta(hours=2), source=ActiveSource.ACTIVATION,
     )  # fmt: skip
 
-    response = admin_client.get(reverse("manage:assignment", args=["active", activated.pk]))
+    response = manager_client.get(reverse("manage:assignment", args=["active", activated.pk]))
 
     assert response.status_code == 200
     assert "Change end" not in response.content.decode()

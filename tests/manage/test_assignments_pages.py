@@ -1,6 +1,6 @@
 """The /manage/ assignment pages: list with filters, new assignment, detail and remove."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.test import Client
@@ -13,26 +13,11 @@ from roles.models import ActiveAssignment, EligibleAssignment, Role
 from roles.selectors import access_decision
 from tests.conftest import verify_session
 from tests.factories import ActiveAssignmentFactory, EligibleAssignmentFactory, ScopeFactory, UserFactory
+from tests.manage.conftest import START
 
-START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 LIST = reverse("manage:assignments")
 NEW = reverse("manage:assignment-create")
 JUSTIFICATION = "INC-4711 helpdesk cover"
-
-
-@pytest.fixture
-def clock(time_machine):
-    """Stop the clock at START."""
-    time_machine.move_to(START, tick=False)
-    return time_machine
-
-
-@pytest.fixture
-def manager_client(clock, pim_admin) -> Client:
-    """pim_admin, OTP-verified, holding an active Privileged Role Administrator at '/'."""
-    client = Client()
-    verify_session(client, pim_admin)
-    return client
 
 
 def role(slug: str) -> Role:

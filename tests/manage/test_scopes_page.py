@@ -1,35 +1,18 @@
 """The /manage/scopes/ page: the scope tree with what is assigned at each scope, and adding a scope."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from pytest_django.asserts import assertContains
 
 from audit.models import AuditEvent
 from roles import rules
 from roles.models import Scope
-from tests.conftest import verify_session
 from tests.factories import ActiveAssignmentFactory, EligibleAssignmentFactory, ScopeFactory
+from tests.manage.conftest import START
 
-START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 SCOPES = reverse("manage:scopes")
-
-
-@pytest.fixture
-def clock(time_machine):
-    """Stop the clock at START, before anyone is assigned anything."""
-    time_machine.move_to(START, tick=False)
-    return time_machine
-
-
-@pytest.fixture
-def manager_client(clock, pim_admin) -> Client:
-    """pim_admin, OTP-verified, holding an active Privileged Role Administrator at '/'."""
-    client = Client()
-    verify_session(client, pim_admin)
-    return client
 
 
 def tree(response) -> list[tuple[str, int, int, int]]:
