@@ -112,3 +112,9 @@ def test_carol_waits_for_admins_approval_so_the_demo_inbox_has_work(seeded):
 
     assert request.role.slug == "privileged-role-administrator"
     assert request.status == "pending_approval"
+
+
+def test_every_demo_account_is_in_the_audit_log(seeded):
+    created = AuditEvent.objects.filter(action="account.created").values_list("principal_username", flat=True)
+
+    assert sorted(created) == ["admin", "alice", "bob", "carol", "dave"]

@@ -9,6 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from activations.choices import RequestStatus
 from activations.models import ActivationRequest
 from activations.services import request_activation
+from audit.services import record_event
 from roles import services as role_services
 from roles.models import ActiveAssignment, EligibleAssignment, Role, Scope
 from roles.selectors import administrator_holders
@@ -70,6 +71,8 @@ class Command(BaseCommand):
                 if created:
                     user.set_password(DEMO_PASSWORD)
                     user.save(update_fields=["password"])
+                    record_event(actor=None, action="account.created", target=user, principal=user,
+                                 data={"via": "seed_demo", "email": user.email})  # fmt: skip
                     created_users += 1
                 users[username] = user
             TOTPDevice.objects.update_or_create(
