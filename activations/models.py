@@ -33,9 +33,15 @@ class ActivationRequest(models.Model):
     status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING_APPROVAL)
     status_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Approval runs through the role's stages in order; deadlines are fixed when a stage starts.
+    stage = models.PositiveSmallIntegerField(default=1, help_text="The approval stage the request waits in.")
     decide_by = models.DateTimeField(
-        null=True, blank=True, help_text="Without a decision by then, the request times out (role's approval timeout)."
+        null=True, blank=True, help_text="Without a decision by then, the request times out (the stage's timeout)."
     )
+    escalates_at = models.DateTimeField(
+        null=True, blank=True, help_text="From then on, the stage's escalation approvers may decide too."
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True, help_text="When the escalation approvers were told.")
     decided_at = models.DateTimeField(null=True, blank=True)
     assignment = models.OneToOneField(
         ActiveAssignment, null=True, blank=True, on_delete=models.PROTECT, related_name="activation_request"
@@ -47,6 +53,7 @@ class ActivationRequest(models.Model):
             models.CheckConstraint(condition=Q(duration_minutes__gte=1), name="request_duration_positive"),
             models.CheckConstraint(condition=Q(status__in=RequestStatus.values), name="request_status_valid"),
             models.CheckConstraint(condition=Q(kind__in=RequestKind.values), name="request_kind_valid"),
+            models.CheckConstraint(condition=Q(stage__gte=1), name="request_stage_positive"),
             # A double submit cannot leave two requests waiting on the same eligibility.
             models.UniqueConstraint(
                 fields=["eligibility", "kind"],
@@ -59,6 +66,8 @@ class ActivationRequest(models.Model):
             models.Index(fields=["requester", "-created_at"], name="request_requester_idx"),
             # The time-out sweep: pending requests past their deadline.
             models.Index(fields=["status", "decide_by"], name="request_status_deadline_idx"),
+            # The escalation sweep: pending requests whose stage escalates, not yet announced.
+            models.Index(fields=["status", "escalates_at"], name="request_status_escalation_idx"),
         ]
 
     def __str__(self) -> str:

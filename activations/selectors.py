@@ -6,10 +6,10 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from activations.choices import RequestKind, RequestStatus
+from activations.choices import Decision, RequestKind, RequestStatus
 from activations.models import ActivationRequest, Approval
 from audit.models import AuditEvent
-from roles.models import ActiveAssignment, EligibleAssignment
+from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment
 from roles.selectors import is_approver, is_pim_administrator
 
 RECENT_REQUESTS = 20
@@ -17,10 +17,9 @@ RECENT_REQUESTS = 20
 
 def eligible_roles_for(*, user, at: datetime) -> QuerySet[EligibleAssignment]:
     """Eligibilities in effect at `at`, each marked with whether it is held or pending. One query."""
-    held = ActiveAssignment.objects.open().filter(
-        Q(end_at__isnull=True) | Q(end_at__gt=at),
-        principal=OuterRef("principal"), role=OuterRef("role"), scope=OuterRef("scope"),
-    )  # fmt: skip
+    held = ActiveAssignment.objects.not_ended(at).filter(
+        principal=OuterRef("principal"), role=OuterRef("role"), scope=OuterRef("scope")
+    )
     pending = ActivationRequest.objects.filter(
         eligibility=OuterRef("pk"), kind=RequestKind.ACTIVATE, status=RequestStatus.PENDING_APPROVAL
     )
@@ -36,9 +35,8 @@ def eligible_roles_for(*, user, at: datetime) -> QuerySet[EligibleAssignment]:
 def active_roles_for(*, user, at: datetime) -> QuerySet[ActiveAssignment]:
     """Active assignments in effect at `at` or scheduled to start later. One query."""
     return (
-        ActiveAssignment.objects.open()
+        ActiveAssignment.objects.not_ended(at)
         .filter(principal=user)
-        .filter(Q(end_at__isnull=True) | Q(end_at__gt=at))
         .select_related("role", "scope")
         .order_by("start_at", "role__name")
     )
@@ -56,23 +54,55 @@ def requests_of(*, user) -> QuerySet[ActivationRequest]:
     )
 
 
-def _approvable_by(user) -> Q:
-    return Q(role__settings__approvers=user) | Q(role__settings__approver_groups__user=user)
+def _may_decide(user, at: datetime) -> Q:
+    """The request's current stage names `user` as an approver, or as an escalation approver
+    once the stage has escalated. The same rule as roles.selectors.may_decide_at_stage."""
+    stage = ApprovalStage.objects.filter(role_settings__role=OuterRef("role"), position=OuterRef("stage"))
+    direct = stage.filter(Q(approvers=user) | Q(approver_groups__user=user))
+    escalation = stage.filter(Q(escalation_approvers=user) | Q(escalation_groups__user=user))
+    return Q(Exists(direct)) | (Q(escalates_at__lte=at) & Q(Exists(escalation)))
 
 
-def pending_for_approver(*, user) -> QuerySet[ActivationRequest]:
-    """Pending requests of roles `user` approves, not their own, not yet decided by them."""
+def pending_for_approver(*, user, at: datetime | None = None) -> QuerySet[ActivationRequest]:
+    """Pending requests waiting in a stage `user` may decide at `at` (default now), not their
+    own, not yet decided by them."""
+    at = at or timezone.now()
     decided_by_user = Approval.objects.filter(request=OuterRef("pk"), approver=user)
     return (
         ActivationRequest.objects.filter(status=RequestStatus.PENDING_APPROVAL)
         # An eligibility removed a moment ago: nothing left to decide (the sweep fails the request).
         .filter(eligibility__ended_at__isnull=True)
-        .filter(pk__in=ActivationRequest.objects.filter(_approvable_by(user)).values("pk"))
+        .filter(_may_decide(user, at))
         .exclude(requester=user)
         .exclude(Exists(decided_by_user))
+        .annotate(**stage_progress())
         .select_related("role", "scope", "requester", "role__settings")
         .order_by("decide_by", "created_at")
     )
+
+
+def stage_progress() -> dict:
+    """Annotations saying where a pending request stands: its role's number of stages, the
+    approvals its current stage needs and those it has. Subqueries: no query per request."""
+    stages = ApprovalStage.objects.filter(role_settings__role=OuterRef("role")).order_by()
+    current = stages.filter(position=OuterRef("stage"))
+    given = (
+        Approval.objects.filter(request=OuterRef("pk"), stage=OuterRef("stage"), decision=Decision.APPROVE)
+        .order_by()
+        .values("request")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return {
+        "stage_count": Coalesce(Subquery(stages.values("role_settings").annotate(n=Count("pk")).values("n")), 0),
+        "approvals_needed": Coalesce(Subquery(current.values("approvals_required")[:1]), 0),
+        "approvals_given": Coalesce(Subquery(given), 0),
+    }
+
+
+def can_decide_now(*, user, request: ActivationRequest) -> bool:
+    """Whether the request waits in `user`'s inbox: the same rule as the inbox itself."""
+    return pending_for_approver(user=user).filter(pk=request.pk).exists()
 
 
 def decided_by_approver(*, user) -> QuerySet[Approval]:

@@ -17,8 +17,8 @@ from activations.models import ActivationRequest, Approval
 from audit import context
 from audit.services import record_event
 from roles import services as role_services
-from roles.models import ActiveAssignment, EligibleAssignment, RoleSettings
-from roles.selectors import approvers_of, is_approver
+from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, RoleSettings
+from roles.selectors import may_decide_at_stage, stage_deciders, stage_of
 
 
 class ActivationsRefused(ValidationError):
@@ -140,7 +140,7 @@ def _request_activation(
         eligibility = locked[pk]
         role_settings = eligibility.role.settings
         needs_approval = role_settings.require_approval
-        request = ActivationRequest.objects.create(
+        request = ActivationRequest(
             kind=RequestKind.ACTIVATE,
             requester=actor,
             eligibility=eligibility,
@@ -154,8 +154,11 @@ def _request_activation(
             mfa_verified_at=mfa_verified_at,
             client_ip=context.current().client_ip,
             status=RequestStatus.PENDING_APPROVAL if needs_approval else RequestStatus.APPROVED,
-            decide_by=now + timedelta(minutes=role_settings.approval_timeout_minutes) if needs_approval else None,
         )
+        first_stage = stage_of(role=eligibility.role, position=1) if needs_approval else None
+        if first_stage is not None:
+            _enter_stage(request, first_stage, now=now)
+        request.save()
         record_event(
             actor=actor,
             action="activation.requested",
@@ -164,7 +167,7 @@ def _request_activation(
                   "ticket": f"{request.ticket_system} {request.ticket_number}".strip()},
         )  # fmt: skip
         if needs_approval:
-            _tell_approvers(request)
+            _tell_approvers(request, first_stage)
         else:
             _grant(actor=actor, request=request, eligibility=eligibility, now=now)
         created.append(request)
@@ -174,9 +177,8 @@ def _request_activation(
 def _holding_problems(eligibility: EligibleAssignment, *, now: datetime) -> list[rules.Problem]:
     names = {"role": eligibility.role.name, "scope": eligibility.scope.path}
     held = (
-        ActiveAssignment.objects.open()
+        ActiveAssignment.objects.not_ended(now)
         .filter(principal=eligibility.principal, role=eligibility.role, scope=eligibility.scope)
-        .filter(Q(end_at__isnull=True) | Q(end_at__gt=now))
         .first()
     )
     if held is not None:
@@ -217,17 +219,37 @@ def _grant(*, actor, request: ActivationRequest, eligibility: EligibleAssignment
         transaction.on_commit(lambda: scheduling.schedule_start(request))
 
 
-def _tell_approvers(request: ActivationRequest) -> None:
-    recipients = approvers_of(role=request.role).exclude(pk=request.requester_id)
+def _enter_stage(request: ActivationRequest, stage: ApprovalStage, *, now: datetime) -> None:
+    """The request now waits in `stage`: its deadline and escalation time are fixed from the
+    stage's settings at this moment (who may decide is read again at each decision)."""
+    request.stage = stage.position
+    request.decide_by = now + timedelta(minutes=stage.timeout_minutes)
+    request.escalates_at = (
+        now + timedelta(minutes=stage.escalate_after_minutes) if stage.escalate_after_minutes is not None else None
+    )
+    request.escalated_at = None
+
+
+def _tell_approvers(request: ActivationRequest, stage: ApprovalStage | None, *, escalation: bool = False) -> None:
+    if stage is None:
+        return
+    recipients = (
+        stage_deciders(stage=stage, only_escalation=escalation)
+        .exclude(pk=request.requester_id)
+        .exclude(pk__in=request.approvals.values("approver"))
+    )
+    stages = request.role.settings.stages.count()
+    where = f" (approval stage {stage.position} of {stages})" if stages > 1 else ""
+    why = "Nobody has decided yet, so you are asked too.\n\n" if escalation else ""
     notifications.notify(
         recipients=recipients,
-        subject=f"[PIM] {request.requester.get_username()} asks to activate {request.role.name}",
+        subject=f"[PIM] {request.requester.get_username()} asks to activate {request.role.name}{where}",
         body=(
-            f"{request.requester.get_full_name() or request.requester.get_username()} asks to activate "
-            f"{request.role.name} at {request.scope.path} for {request.duration_minutes} minutes.\n\n"
+            f"{why}{request.requester.get_full_name() or request.requester.get_username()} asks to activate "
+            f"{request.role.name} at {request.scope.path} for {request.duration_minutes} minutes{where}.\n\n"
             f"Justification: {request.justification or '(none)'}\n"
             f"Ticket: {request.ticket_system} {request.ticket_number}\n\n"
-            f"Decide before {rules.fmt_time(request.decide_by)}: {notifications.site_url('/approvals/')}\n"
+            f"Decide before {rules.fmt_time(request.decide_by)}: {notifications.request_link(request)}\n"
         ),
     )
 
@@ -266,7 +288,9 @@ def _decide(*, actor, request: ActivationRequest, decision: str, justification: 
         raise ActivationRefused("own_request", rules.OWN_REQUEST)
     # The settings row is locked too: an approver removed a moment ago cannot slip through.
     RoleSettings.objects.select_for_update().get(role=request.role)
-    if not is_approver(user=actor, role=request.role):
+    stage = stage_of(role=request.role, position=request.stage)
+    escalated = request.escalates_at is not None and request.escalates_at <= now
+    if not may_decide_at_stage(user=actor, stage=stage, escalated=escalated):
         raise ActivationRefused("not_approver", rules.NOT_APPROVER, params={"role": request.role.name})
     if request.approvals.filter(approver=actor).exists():
         raise AlreadyDecided("already_decided", rules.ALREADY_DECIDED_BY_YOU)
@@ -289,7 +313,7 @@ def _decide(*, actor, request: ActivationRequest, decision: str, justification: 
     )
     _lock_holdings([eligibility])
     approval = Approval.objects.create(
-        request=request, approver=actor, stage=1, decision=decision, justification=justification
+        request=request, approver=actor, stage=request.stage, decision=decision, justification=justification
     )
     if decision == Decision.DENY:
         _settle(request, status=RequestStatus.DENIED, now=now)
@@ -297,13 +321,23 @@ def _decide(*, actor, request: ActivationRequest, decision: str, justification: 
         _tell_requester(request, f"was denied by {actor.get_username()}: {justification}")
         return request
 
-    approvals = request.approvals.filter(decision=Decision.APPROVE).count()
-    required = request.role.settings.approvals_required
+    # Counted under the request's lock: of two approvers deciding at once, the second sees the first.
+    approvals = request.approvals.filter(stage=request.stage, decision=Decision.APPROVE).count()
+    required = stage.approvals_required
     record_event(
         actor=actor, action="activation.approved", target=request, justification=justification,
-        data={"approval_id": approval.pk, "approvals": approvals, "required": required},
+        data={"approval_id": approval.pk, "stage": request.stage, "approvals": approvals, "required": required},
     )  # fmt: skip
     if approvals < required:
+        return request
+    next_stage = stage_of(role=request.role, position=request.stage + 1)
+    if next_stage is not None:
+        _enter_stage(request, next_stage, now=now)
+        request.save(update_fields=["stage", "decide_by", "escalates_at", "escalated_at"])
+        record_event(actor=actor, action="activation.stage_passed", target=request,
+                     data={"stage": stage.position, "next_stage": next_stage.position,
+                           "decide_by": request.decide_by})  # fmt: skip
+        _tell_approvers(request, next_stage)
         return request
 
     start = max(request.start_at, now)
@@ -374,6 +408,27 @@ def time_out_requests(*, now: datetime) -> int:
             _tell_requester(request, "timed out: no approver decided in time. You can ask again.")
         timed_out += 1
     return timed_out
+
+
+def escalate_requests(*, now: datetime) -> int:
+    """Pending requests whose stage has reached its escalation time: the escalation approvers
+    are told, once per stage (they may decide from escalates_at on, told or not)."""
+    escalated = 0
+    due = ActivationRequest.objects.filter(
+        status=RequestStatus.PENDING_APPROVAL, escalates_at__lte=now, escalated_at__isnull=True
+    )
+    for request_id, stage in list(due.values_list("pk", "stage")):
+        with transaction.atomic():
+            claimed = ActivationRequest.objects.filter(
+                pk=request_id, stage=stage, status=RequestStatus.PENDING_APPROVAL, escalated_at__isnull=True
+            ).update(escalated_at=now)
+            if claimed != 1:
+                continue
+            request = ActivationRequest.objects.select_related("role", "scope", "requester").get(pk=request_id)
+            record_event(actor=None, action="activation.escalated", target=request, data={"stage": stage})
+            _tell_approvers(request, stage_of(role=request.role, position=stage), escalation=True)
+        escalated += 1
+    return escalated
 
 
 ORPHANED_PENDING = "The eligibility this request was for has ended, so it can no longer be granted."

@@ -42,8 +42,9 @@ def sweep() -> str:
     due = services.due_to_start(now=now)
     started = sum(services.start_scheduled(request_id=pk, now=now) for pk in list(due.values_list("pk", flat=True)))
     timed_out = services.time_out_requests(now=now)
+    escalated = services.escalate_requests(now=now)
     failed = services.settle_orphaned_requests(now=now)
-    return f"expired {expired}, started {started}, timed out {timed_out}, failed {failed}"
+    return f"expired {expired}, started {started}, timed out {timed_out}, escalated {escalated}, failed {failed}"
 
 
 def send_notification(recipients: list[str], subject: str, body: str) -> int:

@@ -134,18 +134,24 @@ def decide(request: HttpRequest, request_id: int) -> HttpResponse:
     else:
         verb = "approved" if decision == "approve" else "denied"
         messages.success(request, f"You {verb} {activation.requester}'s request for {activation.role.name}.")
+    if request.POST.get("next") == "request":  # decided from the request's own page (the mail's link)
+        return redirect("activations:request", request_id=activation.pk)
     return redirect("activations:approvals")
 
 
 @require_GET
 def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
     activation = get_object_or_404(
-        ActivationRequest.objects.select_related("role", "scope", "requester", "assignment"), pk=request_id
+        ActivationRequest.objects.select_related("role", "scope", "requester", "assignment").annotate(
+            **selectors.stage_progress()
+        ),
+        pk=request_id,
     )
     if not selectors.can_view_request(user=request.user, request=activation):
         raise Http404
     context = {
         "activation": activation,
+        "can_decide": selectors.can_decide_now(user=request.user, request=activation),
         "approvals": activation.approvals.select_related("approver"),
         "timeline": selectors.timeline_of(activation),
     }

@@ -5,12 +5,11 @@ every other path."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from roles import rules, services
-from roles.models import ActiveAssignment, EligibleAssignment, Role, RoleSettings, Scope
+from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, Role, RoleSettings, Scope
 
 
 class ServiceBackedAdmin(admin.ModelAdmin):
@@ -54,7 +53,7 @@ class RoleSettingsInline(admin.StackedInline):
     can_delete = False
     extra = 0
     show_change_link = True
-    fields = ("activation_max_minutes", "require_approval", "approvals_required")
+    fields = ("activation_max_minutes", "require_approval", "require_mfa_on_activation")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -128,17 +127,58 @@ class RoleAdmin(ServiceBackedAdmin):
 class RoleSettingsForm(forms.ModelForm):
     class Meta:
         model = RoleSettings
-        fields = (*services.SETTINGS_FIELDS, "approvers", "approver_groups")
+        fields = services.SETTINGS_FIELDS
+
+
+def _plan_of(cleaned: dict) -> rules.StagePlan:
+    return rules.StagePlan(
+        approvers=tuple(cleaned.get("approvers") or ()),
+        approver_groups=tuple(cleaned.get("approver_groups") or ()),
+        approvals_required=cleaned.get("approvals_required") or 1,
+        timeout_minutes=cleaned.get("timeout_minutes") or 24 * 60,
+        escalate_after_minutes=cleaned.get("escalate_after_minutes"),
+        escalation_approvers=tuple(cleaned.get("escalation_approvers") or ()),
+        escalation_groups=tuple(cleaned.get("escalation_groups") or ()),
+    )
+
+
+class ApprovalStageFormSet(forms.BaseInlineFormSet):
+    """The stages as a whole, in the order of their position, checked by the same rule the
+    service applies (rules.check_stages); the service saves them."""
+
+    def plans(self) -> list[rules.StagePlan]:
+        named = [form for form in self.forms if form.instance.pk or form.has_changed()]
+        kept = [form for form in named if not self._should_delete_form(form)]
+        kept.sort(key=lambda form: form.cleaned_data.get("position") or 0)
+        return [_plan_of(form.cleaned_data) for form in kept]
 
     def clean(self):
-        cleaned = super().clean()
-        rules.check_approvers(
-            require_approval=cleaned.get("require_approval", False),
-            approvals_required=cleaned.get("approvals_required") or 1,
-            user_count=len(cleaned.get("approvers") or []),
-            group_count=len(cleaned.get("approver_groups") or []),
-        )
-        return cleaned
+        super().clean()
+        if any(self.errors):
+            return
+        try:
+            rules.check_stages(require_approval=self.instance.require_approval, stages=self.plans())
+        except ValidationError as refusal:
+            raise ValidationError(refusal.error_dict["stages"]) from None
+
+    def validate_unique(self):
+        pass  # the service numbers the stages 1..n in the order given
+
+
+class ApprovalStageInline(admin.StackedInline):
+    model = ApprovalStage
+    formset = ApprovalStageFormSet
+    extra = 0
+    fields = (
+        "position",
+        ("approvals_required", "timeout_minutes"),
+        "approvers",
+        "approver_groups",
+        "escalate_after_minutes",
+        "escalation_approvers",
+        "escalation_groups",
+    )
+    filter_horizontal = ("approvers", "approver_groups", "escalation_approvers", "escalation_groups")
 
 
 @admin.register(RoleSettings)
@@ -153,7 +193,7 @@ class RoleSettingsAdmin(ServiceBackedAdmin):
     )
     list_select_related = ("role",)
     search_fields = ("role__name",)
-    filter_horizontal = ("approvers", "approver_groups")
+    inlines = [ApprovalStageInline]
     fieldsets = (
         (
             "Activation",
@@ -169,15 +209,7 @@ class RoleSettingsAdmin(ServiceBackedAdmin):
         ),
         (
             "Approval",
-            {
-                "fields": (
-                    "require_approval",
-                    "approvers",
-                    "approver_groups",
-                    "approvals_required",
-                    "approval_timeout_minutes",
-                )
-            },
+            {"fields": ("require_approval",), "description": "Who approves, how many and how fast: the stages below."},
         ),
         (
             "Assignment",
@@ -201,21 +233,20 @@ class RoleSettingsAdmin(ServiceBackedAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        changes = {field: data[field] for field in services.SETTINGS_FIELDS if field in data}
+        pass  # saved with its stages by update_role_settings, in save_related
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The stages inline is saved by the service, not by formset.save(): nothing to list here.
+        return super().construct_change_message(request, form, [], add)
+
+    def save_related(self, request, form, formsets, change):
+        changes = {field: form.cleaned_data[field] for field in services.SETTINGS_FIELDS if field in form.cleaned_data}
         try:
             services.update_role_settings(
-                actor=request.user,
-                role=obj.role,
-                changes=changes,
-                approvers=list(data["approvers"]),
-                approver_groups=list(data["approver_groups"]),
+                actor=request.user, role=form.instance.role, changes=changes, stages=formsets[0].plans()
             )
         except ValidationError as refusal:
             self.report_refusal(request, refusal)
-
-    def save_related(self, request, form, formsets, change):
-        pass  # approvers were saved by update_role_settings
 
 
 @admin.register(Scope)
@@ -282,10 +313,8 @@ class AssignmentForm(forms.ModelForm):
 
     def _check_not_assigned(self, *, principal, role, scope) -> None:
         # One lapsed but not yet swept does not count: the service records its expiry first.
-        still_open = (
-            self._meta.model.objects.open()
-            .filter(principal=principal, role=role, scope=scope)
-            .filter(Q(end_at__isnull=True) | Q(end_at__gt=timezone.now()))
+        still_open = self._meta.model.objects.not_ended(timezone.now()).filter(
+            principal=principal, role=role, scope=scope
         )
         if still_open.exists():
             raise ValidationError(

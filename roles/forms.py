@@ -13,6 +13,7 @@ from django.utils import timezone
 from roles import rules, services
 from roles.choices import AssignmentType
 from roles.models import ActiveAssignment, EligibleAssignment, Role, RoleSettings, Scope
+from roles.selectors import stage_plans
 from roles.services import SETTINGS_FIELDS
 
 # Roles and settings ------------------------------------------------------------------------
@@ -63,20 +64,8 @@ class RoleSettingsForm(forms.Form):
         max_length=200,
         help_text=r"Optional regular expression the whole ticket number must match, e.g. ^INC-\d{4,}$",
     )
-    # Approval
+    # Approval (who approves: the stages, a formset of StageForm beside this form)
     require_approval = forms.BooleanField(label="Require approval to activate", required=False)
-    approvers = forms.ModelMultipleChoiceField(
-        label="Approvers (users)", queryset=get_user_model().objects.none(), required=False
-    )
-    approver_groups = forms.ModelMultipleChoiceField(
-        label="Approver groups", queryset=Group.objects.order_by("name"), required=False,
-        help_text="Every member of a selected group can approve.",
-    )  # fmt: skip
-    approvals_required = forms.IntegerField(label="Approvals required", help_text=_range("approvals_required"))
-    approval_timeout_hours = forms.IntegerField(
-        label="Approval timeout (hours)",
-        help_text=f"{_range('approval_timeout_minutes')}; a request nobody decides on by then times out.",
-    )
     # Assignment
     allow_permanent_eligible = forms.BooleanField(label="Allow permanent eligible assignment", required=False)
     max_eligible_days = forms.IntegerField(
@@ -96,62 +85,154 @@ class RoleSettingsForm(forms.Form):
     )
 
     # Where a refusal naming a setting is shown, when the form asks for it in other units.
-    FIELD_OF_SETTING = {"activation_max_minutes": "activation_hours",
-                        "approval_timeout_minutes": "approval_timeout_hours"}  # fmt: skip
+    FIELD_OF_SETTING = {"activation_max_minutes": "activation_hours"}
 
     def __init__(self, data=None, *, role_settings: RoleSettings):
         self.role_settings = role_settings
-        approvers = list(role_settings.approvers.all())
-        groups = list(role_settings.approver_groups.all())
         hours, minutes = divmod(role_settings.activation_max_minutes, 60)
         initial = {field: getattr(role_settings, field) for field in SETTINGS_FIELDS} | {
             "activation_hours": hours,
             "activation_minutes": minutes,
-            "approval_timeout_hours": role_settings.approval_timeout_minutes // 60,
-            "approvers": approvers,
-            "approver_groups": groups,
         }
         super().__init__(data, initial=initial)
-        # Active users, and anyone already named, so that saving never drops an approver silently.
-        self.fields["approvers"].queryset = (
-            get_user_model()
-            .objects.filter(Q(is_active=True) | Q(pk__in=[user.pk for user in approvers]))
-            .order_by("username")
-        )
         self.fields["activation_hours"].help_text = f"Activation maximum duration: {_range('activation_max_minutes')}."
-        timeout = role_settings.approval_timeout_minutes
-        if timeout % 60:
-            timeout_field = self.fields["approval_timeout_hours"]
-            timeout_field.help_text += f" Now {rules.describe_minutes(timeout)}; kept unless you change it."
 
     def clean(self):
         cleaned = super().clean()
         hours, minutes = cleaned.get("activation_hours"), cleaned.get("activation_minutes")
         if hours is not None and minutes is not None:
             cleaned["activation_max_minutes"] = hours * 60 + minutes
-        timeout_hours = cleaned.get("approval_timeout_hours")
-        if timeout_hours is not None:
-            current = self.role_settings.approval_timeout_minutes
-            # A timeout set elsewhere in minutes (e.g. 90) shows as whole hours; unchanged, it stays.
-            cleaned["approval_timeout_minutes"] = current if timeout_hours == current // 60 else timeout_hours * 60
         return cleaned
 
     def changes(self) -> dict:
-        """The keyword arguments of services.update_role_settings."""
-        return {
-            "changes": {field: self.cleaned_data[field] for field in SETTINGS_FIELDS},
-            "approvers": list(self.cleaned_data["approvers"]),
-            "approver_groups": list(self.cleaned_data["approver_groups"]),
-        }
+        """The `changes` argument of services.update_role_settings."""
+        return {field: self.cleaned_data[field] for field in SETTINGS_FIELDS}
 
     def add_refusal(self, refusal: ValidationError) -> None:
-        """Each message beside the field it names (in this form's units); others above the form."""
+        """Each message beside the field it names (in this form's units); others above the form.
+        Stage problems are placed by StageFormSet.add_refusal."""
         if not hasattr(refusal, "error_dict"):
             self.add_error(None, refusal)
             return
         for setting, errors in refusal.error_dict.items():
+            if setting == "stages":
+                continue
             field = self.FIELD_OF_SETTING.get(setting, setting)
             self.add_error(field if field in self.fields else None, errors)
+
+
+def _kept_minutes(hours: int | None, current: int | None) -> int | None:
+    """Minutes from an hours field; a value set elsewhere in minutes (e.g. 90) shows as whole
+    hours, and is kept as it was when the hours are left unchanged."""
+    if hours is None:
+        return None
+    if current is not None and hours == current // 60:
+        return current
+    return hours * 60
+
+
+class StageForm(forms.Form):
+    """One approval stage. Ranges are the service's (rules.check_stages); this only parses."""
+
+    approvers = forms.ModelMultipleChoiceField(
+        label="Approvers (users)", queryset=get_user_model().objects.none(), required=False
+    )
+    approver_groups = forms.ModelMultipleChoiceField(
+        label="Approver groups", queryset=Group.objects.order_by("name"), required=False,
+        help_text="Every member of a selected group can approve.",
+    )  # fmt: skip
+    approvals_required = forms.IntegerField(
+        label="Approvals required", initial=1, help_text=f"{_range('approvals_required')}, from distinct approvers."
+    )
+    timeout_hours = forms.IntegerField(
+        label="Approval timeout (hours)", initial=24,
+        help_text=f"{_range('timeout_minutes')}; a request nobody completes this stage for by then times out.",
+    )  # fmt: skip
+    escalate_after_hours = forms.IntegerField(
+        label="Escalate after (hours)", required=False,
+        help_text="Optional: with no decision by then, the escalation approvers below may decide too. "
+        "Less than the timeout.",
+    )  # fmt: skip
+    escalation_approvers = forms.ModelMultipleChoiceField(
+        label="Escalation approvers (users)", queryset=get_user_model().objects.none(), required=False
+    )
+    escalation_groups = forms.ModelMultipleChoiceField(
+        label="Escalation groups", queryset=Group.objects.order_by("name"), required=False
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        named = [user.pk for field in ("approvers", "escalation_approvers") for user in self.initial.get(field, ())]
+        # Active users, and anyone already named, so that saving never drops an approver silently.
+        users = get_user_model().objects.filter(Q(is_active=True) | Q(pk__in=named)).order_by("username")
+        for field in ("approvers", "escalation_approvers"):
+            self.fields[field].queryset = users
+            self.fields[field].label_from_instance = lambda user: user.get_username()
+
+    def plan(self) -> rules.StagePlan:
+        data = self.cleaned_data
+        return rules.StagePlan(
+            approvers=tuple(data["approvers"]),
+            approver_groups=tuple(data["approver_groups"]),
+            approvals_required=data["approvals_required"],
+            timeout_minutes=_kept_minutes(data["timeout_hours"], self.initial.get("timeout_minutes")),
+            escalate_after_minutes=_kept_minutes(
+                data.get("escalate_after_hours"), self.initial.get("escalate_after_minutes")
+            ),
+            escalation_approvers=tuple(data["escalation_approvers"]),
+            escalation_groups=tuple(data["escalation_groups"]),
+        )
+
+
+# Where a stage refusal is shown, when the form asks for it in other units.
+STAGE_FIELD_OF_SETTING = {"timeout_minutes": "timeout_hours", "escalate_after_minutes": "escalate_after_hours"}
+
+
+class BaseStageFormSet(forms.BaseFormSet):
+    """The role's stages in order. A blank extra form adds a stage; "Remove" drops one."""
+
+    def kept_forms(self) -> list[StageForm]:
+        # A stage that exists, or a blank one filled in; not one marked for removal.
+        named = [form for form in self.forms if form.initial or form.has_changed()]
+        return [form for form in named if not self._should_delete_form(form)]
+
+    def plans(self) -> list[rules.StagePlan]:
+        return [form.plan() for form in self.kept_forms()]
+
+    def add_refusal(self, refusal: ValidationError) -> None:
+        """Each stage problem beside its field in that stage's form; others above the stages."""
+        if not hasattr(refusal, "error_dict"):
+            return
+        kept = self.kept_forms()
+        for error in refusal.error_dict.get("stages", []):
+            params = error.params or {}
+            number, field = params.get("stage"), STAGE_FIELD_OF_SETTING.get(params.get("field"), params.get("field"))
+            if number is not None and number <= len(kept) and field in kept[number - 1].fields:
+                kept[number - 1].add_error(field, error)
+            else:
+                self._non_form_errors = self.non_form_errors() + error.messages
+
+
+StageFormSet = forms.formset_factory(
+    StageForm, formset=BaseStageFormSet, extra=1, can_delete=True, max_num=rules.MAX_STAGES, validate_max=True
+)
+
+
+def stage_formset(data=None, *, role_settings: RoleSettings) -> BaseStageFormSet:
+    initial = [
+        {
+            **{field: getattr(plan, field) for field in ("approvals_required", "timeout_minutes",
+                                                         "escalate_after_minutes")},
+            "approvers": list(plan.approvers),
+            "approver_groups": list(plan.approver_groups),
+            "escalation_approvers": list(plan.escalation_approvers),
+            "escalation_groups": list(plan.escalation_groups),
+            "timeout_hours": plan.timeout_minutes // 60,
+            "escalate_after_hours": plan.escalate_after_minutes // 60 if plan.escalate_after_minutes else None,
+        }
+        for plan in stage_plans(role_settings)
+    ]  # fmt: skip
+    return StageFormSet(data, initial=initial, prefix="stages")
 
 
 # Assignments and scopes --------------------------------------------------------------------
@@ -235,9 +316,8 @@ class AssignmentForm(forms.Form):
         # One lapsed but not yet swept does not count: the service records its expiry first.
         still_open = (
             ASSIGNMENT_MODELS[kind]
-            .objects.open()
+            .objects.not_ended(timezone.now())
             .filter(principal=principal, role=role, scope=scope)
-            .filter(Q(end_at__isnull=True) | Q(end_at__gt=timezone.now()))
         )
         if still_open.exists():
             raise ValidationError(

@@ -71,10 +71,10 @@ def _bounded(field: str):
     return [MinValueValidator(bound.low), MaxValueValidator(bound.high)]
 
 
-def _range_constraint(field: str) -> models.CheckConstraint:
+def _range_constraint(field: str, prefix: str = "rolesettings") -> models.CheckConstraint:
     bound = rules.BOUNDS_BY_FIELD[field]
     return models.CheckConstraint(
-        condition=Q(**{f"{field}__gte": bound.low, f"{field}__lte": bound.high}), name=f"rolesettings_{field}_range"
+        condition=Q(**{f"{field}__gte": bound.low, f"{field}__lte": bound.high}), name=f"{prefix}_{field}_range"
     )
 
 
@@ -93,12 +93,8 @@ class RoleSettings(models.Model):
         blank=True,
         help_text=r"Optional regular expression a ticket number must match, e.g. ^INC-\d{4,}$",
     )
-    require_approval = models.BooleanField(default=False)
-    approvers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="approver_of")
-    approver_groups = models.ManyToManyField(Group, blank=True, related_name="approver_of")
-    approvals_required = models.PositiveSmallIntegerField(default=1, validators=_bounded("approvals_required"))
-    approval_timeout_minutes = models.PositiveIntegerField(
-        default=24 * 60, validators=_bounded("approval_timeout_minutes")
+    require_approval = models.BooleanField(
+        default=False, help_text="Who approves, how many and how fast: the role's approval stages, in order."
     )
 
     # Assignment
@@ -128,6 +124,46 @@ class RoleSettings(models.Model):
         )
 
 
+class ApprovalStage(models.Model):
+    """One step of a role's approval: who may decide, how many distinct approvals it needs
+    (N of M), how long it waits, and who is added when nobody has decided after a while.
+    Stages run in `position` order; a request moves to the next once this one has its N."""
+
+    role_settings = models.ForeignKey(RoleSettings, on_delete=models.CASCADE, related_name="stages")
+    position = models.PositiveSmallIntegerField()
+    approvers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="approver_of")
+    approver_groups = models.ManyToManyField(Group, blank=True, related_name="approver_of")
+    approvals_required = models.PositiveSmallIntegerField(default=1, validators=_bounded("approvals_required"))
+    timeout_minutes = models.PositiveIntegerField(default=24 * 60, validators=_bounded("timeout_minutes"))
+    escalate_after_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: no escalation. Otherwise less than the stage's timeout."
+    )
+    escalation_approvers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="escalation_of")
+    escalation_groups = models.ManyToManyField(Group, blank=True, related_name="escalation_of")
+
+    class Meta:
+        ordering = ["role_settings", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["role_settings", "position"], name="stage_position_unique_per_role"),
+            models.CheckConstraint(
+                condition=Q(position__gte=1, position__lte=rules.MAX_STAGES), name="stage_position_range"
+            ),
+            _range_constraint("approvals_required", prefix="stage"),
+            _range_constraint("timeout_minutes", prefix="stage"),
+            models.CheckConstraint(
+                condition=Q(escalate_after_minutes__isnull=True)
+                | Q(
+                    escalate_after_minutes__gte=rules.ESCALATION_MIN_MINUTES,
+                    escalate_after_minutes__lt=models.F("timeout_minutes"),
+                ),
+                name="stage_escalation_before_timeout",
+            ),  # fmt: skip
+        ]
+
+    def __str__(self) -> str:
+        return f"Stage {self.position} of {self.role_settings.role}"
+
+
 class AssignmentQuerySet(models.QuerySet):
     def in_effect(self, at: datetime):
         """In effect at `at`: started, not past its end, not ended early. This is the only
@@ -141,6 +177,11 @@ class AssignmentQuerySet(models.QuerySet):
     def open(self):
         """Not yet closed by a service (expired, deactivated or removed). May be past end_at."""
         return self.filter(ended_at__isnull=True)
+
+    def not_ended(self, at: datetime):
+        """In effect at `at` or scheduled to start later: not closed and not past its end. One
+        that lapsed but is not yet swept does not count (services record its expiry first)."""
+        return self.open().filter(Q(end_at__isnull=True) | Q(end_at__gt=at))
 
     def at_scope_covering(self, path: str):
         """Assignments made at `path` or at any scope above it."""

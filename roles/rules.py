@@ -40,30 +40,43 @@ def _describe(value: int, unit: str) -> str:
 
 ROLE_SETTINGS_BOUNDS = (
     Bound("activation_max_minutes", "Activation maximum duration", 30, 24 * 60, "minutes"),
-    Bound("approvals_required", "Approvals required", 1, 25, "approvals"),
-    Bound("approval_timeout_minutes", "Approval timeout", 60, 14 * 24 * 60, "minutes"),
     Bound("max_eligible_days", "Maximum eligible assignment duration", 1, 3650, "days"),
     Bound("max_active_days", "Maximum active assignment duration", 1, 3650, "days"),
 )
-BOUNDS_BY_FIELD = {bound.field: bound for bound in ROLE_SETTINGS_BOUNDS}
+STAGE_BOUNDS = (
+    Bound("approvals_required", "Approvals required", 1, 25, "approvals"),
+    Bound("timeout_minutes", "Approval timeout", 60, 14 * 24 * 60, "minutes"),
+)
+BOUNDS_BY_FIELD = {bound.field: bound for bound in (*ROLE_SETTINGS_BOUNDS, *STAGE_BOUNDS)}
+MAX_STAGES = 5
+ESCALATION_MIN_MINUTES = 30
 
 OUT_OF_RANGE = "%(label)s must be between %(low)s and %(high)s; it is %(value)s."
-APPROVERS_REQUIRED = "Require approval needs at least one approver (a user or a group)."
+APPROVERS_REQUIRED = "Require approval needs at least one approval stage with an approver (a user or a group)."
+STAGE_WITHOUT_APPROVERS = "Stage %(stage)s needs at least one approver (a user or a group)."
 TOO_FEW_APPROVERS = (
-    "Approvals required is %(required)s, but only %(available)s approver(s) are named; "
-    "name at least as many approvers as approvals required."
+    "Stage %(stage)s: approvals required is %(required)s, but only %(available)s approver(s) are named; "
+    "name at least as many approvers as approvals required, or an approver group."
 )
+TOO_MANY_STAGES = "A role has at most %(max)s approval stages; %(count)s were given."
+ESCALATION_OUT_OF_RANGE = (
+    "Stage %(stage)s: escalate after must be at least %(low)s and less than the stage's approval timeout "
+    "(%(timeout)s); it is %(value)s."
+)
+ESCALATION_WITHOUT_APPROVERS = "Stage %(stage)s: escalation needs at least one escalation approver (a user or a group)."
+ESCALATION_WITHOUT_TIME = "Stage %(stage)s: escalation approvers need an 'escalate after' time."
 
 
-def range_error(bound: Bound, value: int) -> ValidationError:
+def range_error(bound: Bound, value: int, *, stage: int | None = None) -> ValidationError:
     return ValidationError(
         OUT_OF_RANGE,
         code=f"{bound.field}_out_of_range",
         params={
-            "label": bound.label,
+            "label": bound.label if stage is None else f"Stage {stage}: {bound.label.lower()}",
             "low": bound.describe(bound.low),
             "high": bound.describe(bound.high),
             "value": bound.describe(value),
+            **({"stage": stage, "field": bound.field} if stage is not None else {}),
         },
     )
 
@@ -91,23 +104,72 @@ def check_role_settings(values: dict) -> None:
         raise ValidationError(errors)
 
 
-def check_approvers(*, require_approval: bool, approvals_required: int, user_count: int, group_count: int) -> None:
-    """Approval needs someone to approve. Groups can hold any number of members, so the
-    'as many approvers as approvals' rule counts only when no group is named."""
-    if not require_approval:
-        return
-    if user_count + group_count == 0:
-        raise ValidationError({"approvers": ValidationError(APPROVERS_REQUIRED, code="approvers_required")})
-    if group_count == 0 and user_count < approvals_required:
-        raise ValidationError(
-            {
-                "approvals_required": ValidationError(
-                    TOO_FEW_APPROVERS,
-                    code="too_few_approvers",
-                    params={"required": approvals_required, "available": user_count},
-                )
-            }
-        )
+@dataclass(frozen=True)
+class StagePlan:
+    """What one approval stage should be; `roles.services.update_role_settings` takes a list,
+    in order. Approvers are users, groups are Django auth groups."""
+
+    approvers: tuple = ()
+    approver_groups: tuple = ()
+    approvals_required: int = 1
+    timeout_minutes: int = 24 * 60
+    escalate_after_minutes: int | None = None
+    escalation_approvers: tuple = ()
+    escalation_groups: tuple = ()
+
+    def names(self) -> dict:
+        """How the stage reads in an audit event: names, not ids."""
+        return {
+            "approvers": sorted(user.get_username() for user in self.approvers),
+            "approver_groups": sorted(group.name for group in self.approver_groups),
+            "approvals_required": self.approvals_required,
+            "timeout_minutes": self.timeout_minutes,
+            "escalate_after_minutes": self.escalate_after_minutes,
+            "escalation_approvers": sorted(user.get_username() for user in self.escalation_approvers),
+            "escalation_groups": sorted(group.name for group in self.escalation_groups),
+        }
+
+
+def _stage_error(message: str, code: str, **params) -> ValidationError:
+    return ValidationError(message, code=code, params=params)
+
+
+def check_stages(*, require_approval: bool, stages: list[StagePlan]) -> None:
+    """Raise one ValidationError under "stages" listing every problem, each naming its stage.
+    Groups can hold any number of members, so "as many approvers as approvals" counts only
+    when a stage names no group."""
+    errors: list[ValidationError] = []
+    if len(stages) > MAX_STAGES:
+        errors.append(_stage_error(TOO_MANY_STAGES, "too_many_stages", max=MAX_STAGES, count=len(stages)))
+    if require_approval and not stages:
+        errors.append(_stage_error(APPROVERS_REQUIRED, "approvers_required"))
+    for number, stage in enumerate(stages, start=1):
+        for bound in STAGE_BOUNDS:
+            value = getattr(stage, bound.field)
+            if not bound.low <= value <= bound.high:
+                errors.append(range_error(bound, value, stage=number))
+        if not stage.approvers and not stage.approver_groups:
+            errors.append(_stage_error(STAGE_WITHOUT_APPROVERS, "approvers_required", stage=number, field="approvers"))
+        elif not stage.approver_groups and len(stage.approvers) < stage.approvals_required:
+            errors.append(_stage_error(TOO_FEW_APPROVERS, "too_few_approvers", stage=number,
+                                       field="approvals_required", required=stage.approvals_required,
+                                       available=len(stage.approvers)))  # fmt: skip
+        escalates = stage.escalate_after_minutes is not None
+        named = bool(stage.escalation_approvers or stage.escalation_groups)
+        if escalates and not ESCALATION_MIN_MINUTES <= stage.escalate_after_minutes < stage.timeout_minutes:
+            errors.append(_stage_error(ESCALATION_OUT_OF_RANGE, "escalation_out_of_range", stage=number,
+                                       field="escalate_after_minutes",
+                                       low=describe_minutes(ESCALATION_MIN_MINUTES),
+                                       timeout=describe_minutes(stage.timeout_minutes),
+                                       value=describe_minutes(stage.escalate_after_minutes)))  # fmt: skip
+        if escalates and not named:
+            errors.append(_stage_error(ESCALATION_WITHOUT_APPROVERS, "escalation_without_approvers", stage=number,
+                                       field="escalation_approvers"))  # fmt: skip
+        if named and not escalates:
+            errors.append(_stage_error(ESCALATION_WITHOUT_TIME, "escalation_without_time", stage=number,
+                                       field="escalate_after_minutes"))  # fmt: skip
+    if errors:
+        raise ValidationError({"stages": errors})
 
 
 # Assignments ---------------------------------------------------------------------------

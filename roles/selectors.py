@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
-from roles.models import ActiveAssignment, EligibleAssignment, Role
-from roles.rules import SCOPE_PATH_PATTERN
+from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, Role
+from roles.rules import SCOPE_PATH_PATTERN, StagePlan
 
 
 def holds_role(*, user, role_slugs: tuple[str, ...], at: datetime, scope_path: str = ROOT_SCOPE_PATH) -> bool:
@@ -79,22 +79,60 @@ def access_decision(
     return AccessDecision(True, max(ends))
 
 
+def stage_plans(role_settings) -> list[StagePlan]:
+    """The role's approval stages, in order, as plans (what the settings page and audit show)."""
+    stages = role_settings.stages.prefetch_related(
+        "approvers", "approver_groups", "escalation_approvers", "escalation_groups"
+    ).order_by("position")
+    return [
+        StagePlan(
+            approvers=tuple(sorted(stage.approvers.all(), key=lambda user: user.get_username())),
+            approver_groups=tuple(sorted(stage.approver_groups.all(), key=lambda group: group.name)),
+            approvals_required=stage.approvals_required,
+            timeout_minutes=stage.timeout_minutes,
+            escalate_after_minutes=stage.escalate_after_minutes,
+            escalation_approvers=tuple(sorted(stage.escalation_approvers.all(), key=lambda user: user.get_username())),
+            escalation_groups=tuple(sorted(stage.escalation_groups.all(), key=lambda group: group.name)),
+        )
+        for stage in stages
+    ]
+
+
+def stage_of(*, role: Role, position: int) -> ApprovalStage | None:
+    """The role's approval stage at `position` as the settings say now (None: no such stage)."""
+    return ApprovalStage.objects.filter(role_settings__role=role, position=position).first()
+
+
+def _named_in(stages, *, escalation: bool) -> Q:
+    """Users named in these stages as approvers (directly or through a group), and also as
+    escalation approvers when `escalation`."""
+    named = Q(approver_of__in=stages) | Q(groups__approver_of__in=stages)
+    if escalation:
+        named |= Q(escalation_of__in=stages) | Q(groups__escalation_of__in=stages)
+    return named
+
+
+def stage_deciders(*, stage: ApprovalStage, escalated: bool = False, only_escalation: bool = False) -> QuerySet:
+    """Active users who may decide at this stage: its approvers, plus its escalation approvers
+    once the stage has escalated. `only_escalation`: just those added by escalation."""
+    stages = ApprovalStage.objects.filter(pk=stage.pk)
+    if only_escalation:
+        named = Q(escalation_of__in=stages) | Q(groups__escalation_of__in=stages)
+    else:
+        named = _named_in(stages, escalation=escalated)
+    return get_user_model().objects.filter(is_active=True).filter(named).distinct().order_by("username")
+
+
+def may_decide_at_stage(*, user, stage: ApprovalStage | None, escalated: bool) -> bool:
+    """Named at this stage right now (the settings are read at the moment of deciding)."""
+    if stage is None or not user.is_active:
+        return False
+    return stage_deciders(stage=stage, escalated=escalated).filter(pk=user.pk).exists()
+
+
 def is_approver(*, user, role: Role) -> bool:
-    """Named in the role's settings as an approver, directly or through a group, right now."""
-    role_settings = role.settings
+    """Named in any approval stage of the role, escalation included: may see its requests."""
+    stages = ApprovalStage.objects.filter(role_settings__role=role)
     return (
-        role_settings.approvers.filter(pk=user.pk, is_active=True).exists()
-        or role_settings.approver_groups.filter(user=user, user__is_active=True).exists()
-    )
-
-
-def approvers_of(*, role: Role) -> QuerySet:
-    """Every active user who may approve requests for `role` (directly or through a group)."""
-    role_settings = role.settings
-    return (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(Q(approver_of=role_settings) | Q(groups__approver_of=role_settings))
-        .distinct()
-        .order_by("username")
+        get_user_model().objects.filter(pk=user.pk, is_active=True).filter(_named_in(stages, escalation=True)).exists()
     )

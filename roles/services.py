@@ -4,7 +4,6 @@ keyword-only arguments, acting user first, one transaction, rows locked, audit e
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -15,8 +14,8 @@ from audit.services import record_event
 from roles import hooks, rules
 from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
 from roles.choices import ActiveSource, EndReason
-from roles.models import ActiveAssignment, Assignment, EligibleAssignment, Role, RoleSettings, Scope
-from roles.selectors import administrator_holders
+from roles.models import ActiveAssignment, ApprovalStage, Assignment, EligibleAssignment, Role, RoleSettings, Scope
+from roles.selectors import administrator_holders, stage_plans
 
 ALREADY_ASSIGNED = (
     "%(principal)s already has an open %(kind)s assignment of %(role)s at %(scope)s; update or remove that one instead."
@@ -36,8 +35,6 @@ SETTINGS_FIELDS = (
     "require_ticket_on_activation",
     "ticket_number_pattern",
     "require_approval",
-    "approvals_required",
-    "approval_timeout_minutes",
     "allow_permanent_eligible",
     "max_eligible_days",
     "allow_permanent_active",
@@ -116,15 +113,12 @@ def delete_role(*, actor, role: Role) -> None:
 
 
 def update_role_settings(
-    *,
-    actor,
-    role: Role,
-    changes: dict,
-    approvers: list | None = None,
-    approver_groups: list[Group] | None = None,
+    *, actor, role: Role, changes: dict, stages: list[rules.StagePlan] | None = None
 ) -> RoleSettings:
-    """Change some of a role's settings. Validates the result as a whole (ranges, approvers)
-    and audits old and new values of what changed; no change writes nothing."""
+    """Change some of a role's settings and, when `stages` is given, replace its approval stages
+    (in order). Validates the result as a whole and audits old and new values of what changed
+    in one event; no change writes nothing. Requests already decided keep their outcome;
+    pending ones are judged by the settings at the moment of each decision."""
     unknown = set(changes) - set(SETTINGS_FIELDS)
     if unknown:
         raise ValueError(f"not role settings: {sorted(unknown)}")
@@ -136,32 +130,48 @@ def update_role_settings(
             if old != value:
                 diff[field] = [old, value]
                 setattr(role_settings, field, value)
-        rules.check_role_settings(
-            {b.field: getattr(role_settings, b.field) for b in rules.ROLE_SETTINGS_BOUNDS}
-            | {"ticket_number_pattern": role_settings.ticket_number_pattern}
-        )
-
-        old_users = {u.pk: u.get_username() for u in role_settings.approvers.all()}
-        old_groups = {g.pk: g.name for g in role_settings.approver_groups.all()}
-        new_users = {u.pk: u.get_username() for u in approvers} if approvers is not None else old_users
-        new_groups = {g.pk: g.name for g in approver_groups} if approver_groups is not None else old_groups
-        rules.check_approvers(
-            require_approval=role_settings.require_approval,
-            approvals_required=role_settings.approvals_required,
-            user_count=len(new_users),
-            group_count=len(new_groups),
-        )
-        if set(new_users) != set(old_users):
-            diff["approvers"] = [sorted(old_users.values()), sorted(new_users.values())]
-            role_settings.approvers.set(list(new_users))
-        if set(new_groups) != set(old_groups):
-            diff["approver_groups"] = [sorted(old_groups.values()), sorted(new_groups.values())]
-            role_settings.approver_groups.set(list(new_groups))
+        problems = {}
+        try:
+            rules.check_role_settings(
+                {b.field: getattr(role_settings, b.field) for b in rules.ROLE_SETTINGS_BOUNDS}
+                | {"ticket_number_pattern": role_settings.ticket_number_pattern}
+            )
+        except ValidationError as refusal:
+            problems.update(refusal.error_dict)
+        old_stages = stage_plans(role_settings)
+        new_stages = list(stages) if stages is not None else old_stages
+        try:
+            rules.check_stages(require_approval=role_settings.require_approval, stages=new_stages)
+        except ValidationError as refusal:
+            problems.update(refusal.error_dict)
+        if problems:
+            raise ValidationError(problems)
+        old_names, new_names = [s.names() for s in old_stages], [s.names() for s in new_stages]
+        if new_names != old_names:
+            diff["stages"] = [old_names, new_names]
+            _replace_stages(role_settings, new_stages)
         if not diff:
             return role_settings
         role_settings.save()
         record_event(actor=actor, action="settings.updated", target=role_settings, data={"changes": diff})
     return role_settings
+
+
+def _replace_stages(role_settings: RoleSettings, plans: list[rules.StagePlan]) -> None:
+    # Requests point at a stage by its position, not its row, so the rows can be rebuilt.
+    role_settings.stages.all().delete()
+    for position, plan in enumerate(plans, start=1):
+        stage = ApprovalStage.objects.create(
+            role_settings=role_settings,
+            position=position,
+            approvals_required=plan.approvals_required,
+            timeout_minutes=plan.timeout_minutes,
+            escalate_after_minutes=plan.escalate_after_minutes,
+        )
+        stage.approvers.set(plan.approvers)
+        stage.approver_groups.set(plan.approver_groups)
+        stage.escalation_approvers.set(plan.escalation_approvers)
+        stage.escalation_groups.set(plan.escalation_groups)
 
 
 # Assignments -------------------------------------------------------------------------------
@@ -228,16 +238,22 @@ def _save_new(assignment: Assignment, *, code: str) -> None:
         with transaction.atomic():
             assignment.save()
     except IntegrityError:
-        raise ValidationError(
-            ALREADY_ASSIGNED,
-            code=code,
-            params={
-                "principal": assignment.principal.get_username(),
-                "kind": assignment.kind,
-                "role": assignment.role.name,
-                "scope": assignment.scope.path,
-            },
-        ) from None
+        raise already_assigned(assignment, code=code) from None
+
+
+def already_assigned(assignment: Assignment, *, code: str = "already_assigned") -> ValidationError:
+    """The refusal of a second open assignment of one principal, role and scope; `assignment`
+    is the new one (unsaved). roles.bulk checks a whole file with it before anything is saved."""
+    return ValidationError(
+        ALREADY_ASSIGNED,
+        code=code,
+        params={
+            "principal": assignment.principal.get_username(),
+            "kind": assignment.kind,
+            "role": assignment.role.name,
+            "scope": assignment.scope.path,
+        },
+    )
 
 
 def assign_eligible(
@@ -481,3 +497,38 @@ def bootstrap_first_administrator(*, username: str, email: str, password: str):
                 source=ActiveSource.ADMIN,
             )
     return user
+
+
+# Bulk import -------------------------------------------------------------------------------
+
+
+def import_eligible_assignments(*, actor, rows: list, now: datetime) -> list[EligibleAssignment]:
+    """Make every row of a CSV file (roles.bulk.parse_csv) an eligible assignment, or none. Each
+    row is checked again here, under the lock of its role's settings, by roles.bulk.check_rows;
+    any bad row raises roles.bulk.ImportRefused, listing every bad row, and nothing changes.
+    Each assignment is made by assign_eligible (one assignment.created event each); one
+    assignment.imported event counts them."""
+    from roles import bulk  # here, not at the top: roles.bulk imports this module
+
+    if not rows:
+        return []
+    with transaction.atomic():
+        # In pk order, as bootstrap takes them; assign_eligible takes each again, already held.
+        slugs = {row.cells["role"] for row in rows}
+        list(RoleSettings.objects.select_for_update().filter(role__slug__in=slugs).order_by("pk"))
+        results = bulk.check_rows(rows, now=now)
+        if not all(result.ok for result in results):
+            raise bulk.ImportRefused(results)
+        created = []
+        for result in results:
+            try:
+                created.append(assign_eligible(actor=actor, **result.service_arguments()))
+            except ValidationError as refusal:  # another administrator got there first: none, still
+                result.refuse(bulk.TRIPLE, refusal)
+                raise bulk.ImportRefused(results) from None
+        record_event(
+            actor=actor,
+            action="assignment.imported",
+            data={"assignment_type": EligibleAssignment.kind, "count": len(created)},
+        )
+    return created

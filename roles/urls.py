@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from roles.views import assignments, roles
+from roles.views import assignments, bulk, roles
 
 app_name = "manage"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     # Assignments and scopes (roles/views/assignments.py)
     path("assignments/", assignments.assignment_list, name="assignments"),
     path("assignments/new/", assignments.assignment_create, name="assignment-create"),
+    path("assignments/import/", bulk.assignment_import, name="assignment-import"),  # roles/views/bulk.py
+    path("assignments/export.csv", bulk.assignment_export, name="assignment-export"),
     path("assignments/<str:kind>/<int:assignment_id>/", assignments.assignment_detail, name="assignment"),
     path("assignments/<str:kind>/<int:assignment_id>/remove/", assignments.assignment_remove, name="assignment-remove"),
     path("assignments/<str:kind>/<int:assignment_id>/end/", assignments.assignment_end, name="assignment-end"),

@@ -22,7 +22,7 @@ ALREADY_ENDED = "This assignment had already ended; nothing was changed."
 
 def not_ended(queryset: QuerySet, at: datetime) -> QuerySet:
     """In effect at `at` or scheduled to start later: not closed and not past its end."""
-    return queryset.open().filter(Q(end_at__isnull=True) | Q(end_at__gt=at))
+    return queryset.not_ended(at)
 
 
 def _assignments(*, at: datetime, filters: dict) -> list[Assignment]:

@@ -13,9 +13,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from roles import hooks, services
 from roles.choices import Tier
-from roles.forms import RoleEditForm, RoleForm, RoleSettingsForm
+from roles.forms import RoleEditForm, RoleForm, RoleSettingsForm, stage_formset
 from roles.models import ActiveAssignment, EligibleAssignment, Role
 from roles.permissions import pim_administrator_required
+from roles.selectors import stage_plans
 
 BUILTIN_READ_ONLY = "%(role)s is a built-in role: its name, tier and description cannot change; its settings can."
 
@@ -126,23 +127,26 @@ def role_delete(request: HttpRequest, slug: str) -> HttpResponse:
 def role_settings(request: HttpRequest, slug: str) -> HttpResponse:
     role = get_object_or_404(Role.objects.select_related("settings"), slug=slug)
     form = RoleSettingsForm(request.POST or None, role_settings=role.settings)
-    if request.method == "POST" and form.is_valid():
+    stages = stage_formset(request.POST or None, role_settings=role.settings)
+    if request.method == "POST" and form.is_valid() and stages.is_valid():
         before = _snapshot(role.settings)
         try:
-            result = services.update_role_settings(actor=request.user, role=role, **form.changes())
+            result = services.update_role_settings(
+                actor=request.user, role=role, changes=form.changes(), stages=stages.plans()
+            )
         except ValidationError as refusal:
             form.add_refusal(refusal)
+            stages.add_refusal(refusal)
         else:
             # The service audits only a real change; comparing values (not updated_at) works under a frozen clock.
             changed = _snapshot(result) != before
             messages.success(request, f"Settings of {role.name} saved." if changed else "Nothing changed.")
             return redirect("manage:role-settings", slug=role.slug)
-    return render(request, "manage/role_settings.html", {"form": form, "role": role})
+    return render(request, "manage/role_settings.html", {"form": form, "stages": stages, "role": role})
 
 
 def _snapshot(role_settings) -> dict:
-    """Every setting and approver of a role, to tell whether a save changed anything."""
+    """Every setting and stage of a role, to tell whether a save changed anything."""
     return {field: getattr(role_settings, field) for field in services.SETTINGS_FIELDS} | {
-        "approvers": {user.pk for user in role_settings.approvers.all()},
-        "approver_groups": {group.pk for group in role_settings.approver_groups.all()},
+        "stages": [plan.names() for plan in stage_plans(role_settings)]
     }

@@ -7,7 +7,7 @@ a fresh code required, no approval."""
 import pytest
 from django.contrib.auth.models import Group
 
-from roles.models import Role, RoleSettings
+from roles.models import ApprovalStage, Role, RoleSettings
 from tests.activations.helpers import START
 
 
@@ -33,10 +33,10 @@ def sync_tasks(monkeypatch):
 def with_approval(exchange_admin, bob, carol) -> Group:
     """Exchange Administrator needs one approval within 2 h: bob is named as an approver,
     carol approves through the Mail approvers group."""
-    RoleSettings.objects.filter(role=exchange_admin).update(require_approval=True, approval_timeout_minutes=120)
     group = Group.objects.create(name="Mail approvers")
     carol.groups.add(group)
-    role_settings = RoleSettings.objects.get(role=exchange_admin)
-    role_settings.approvers.set([bob])
-    role_settings.approver_groups.set([group])
+    RoleSettings.objects.filter(role=exchange_admin).update(require_approval=True)
+    stage = ApprovalStage.objects.create(role_settings_id=exchange_admin.pk, position=1, timeout_minutes=120)
+    stage.approvers.set([bob])
+    stage.approver_groups.set([group])
     return group

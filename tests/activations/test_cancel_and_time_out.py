@@ -37,8 +37,8 @@ def test_a_request_nobody_decided_by_its_deadline_times_out_once(
     clock.move_to(DEADLINE + timedelta(seconds=30), tick=False)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.sweep() == "expired 0, started 0, timed out 1, failed 0"
-        assert tasks.sweep() == "expired 0, started 0, timed out 0, failed 0"
+        assert tasks.sweep() == "expired 0, started 0, timed out 1, escalated 0, failed 0"
+        assert tasks.sweep() == "expired 0, started 0, timed out 0, escalated 0, failed 0"
 
     pending.refresh_from_db()
     assert pending.status == RequestStatus.TIMED_OUT

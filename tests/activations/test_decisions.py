@@ -15,8 +15,9 @@ from activations.choices import Decision, RequestStatus
 from activations.exceptions import AlreadyDecided
 from activations.models import Approval
 from roles import services as role_services
-from roles.models import ActiveAssignment, RoleSettings
-from roles.selectors import access_decision, approvers_of, is_approver
+from roles.models import ActiveAssignment
+from roles.rules import StagePlan
+from roles.selectors import access_decision, is_approver, stage_deciders
 from tests.activations.helpers import START, activate, events
 from tests.factories import EligibleAssignmentFactory
 
@@ -34,6 +35,10 @@ def pending(alice, eligibility, with_approval, clock):
     [request] = activate(alice, eligibility)
     clock.move_to(DECIDED_AT, tick=False)
     return request
+
+
+def first_stage(role):
+    return role.settings.stages.get(position=1)
 
 
 def decide(actor, request, decision=Decision.APPROVE, justification=""):
@@ -76,7 +81,7 @@ def test_an_approver_through_a_group_can_approve(carol, pending):
 
 
 def test_nobody_approves_their_own_request(alice, pending, exchange_admin):
-    RoleSettings.objects.get(role=exchange_admin).approvers.add(alice)
+    first_stage(exchange_admin).approvers.add(alice)
 
     with pytest.raises(ValidationError) as refused:
         decide(alice, pending)
@@ -99,7 +104,7 @@ def test_nobody_approves_their_own_request_through_an_approver_group(alice, pend
 
 
 def test_nobody_denies_their_own_request_either(alice, pending, exchange_admin):
-    RoleSettings.objects.get(role=exchange_admin).approvers.add(alice)
+    first_stage(exchange_admin).approvers.add(alice)
 
     with pytest.raises(ValidationError, match="your own request"):
         decide(alice, pending, Decision.DENY, justification="Changed my mind")
@@ -118,8 +123,12 @@ def test_someone_who_is_not_an_approver_cannot_decide(dave, pending):
     assert events("approval.refused")[0].data["rule"] == "not_approver"
 
 
-def test_an_approver_removed_after_the_request_arrived_cannot_decide(pim_admin, bob, pending, exchange_admin):
-    role_services.update_role_settings(actor=pim_admin, role=exchange_admin, changes={}, approvers=[])
+def test_an_approver_removed_after_the_request_arrived_cannot_decide(
+    pim_admin, bob, pending, exchange_admin, with_approval
+):
+    role_services.update_role_settings(
+        actor=pim_admin, role=exchange_admin, changes={}, stages=[StagePlan(approver_groups=(with_approval,))]
+    )
 
     with pytest.raises(ValidationError, match="You are not an approver of Exchange Administrator"):
         decide(bob, pending)
@@ -198,7 +207,10 @@ def test_an_approved_request_cannot_be_approved_again(bob, carol, pending):
 @pytest.fixture
 def two_approvals(pim_admin, bob, carol, exchange_admin, with_approval):
     role_services.update_role_settings(
-        actor=pim_admin, role=exchange_admin, changes={"approvals_required": 2}, approvers=[bob, carol]
+        actor=pim_admin,
+        role=exchange_admin,
+        changes={},
+        stages=[StagePlan(approvers=(bob, carol), approvals_required=2)],
     )
 
 
@@ -303,5 +315,6 @@ def test_an_unknown_decision_is_refused(bob, pending):
 def test_a_group_approver_is_named_in_the_approvers_of_the_role(carol, exchange_admin, with_approval):
     # The approvers' mail uses the same rule as the decision.
     assert is_approver(user=carol, role=exchange_admin)
-    assert list(approvers_of(role=exchange_admin).values_list("username", flat=True)) == ["bob", "carol"]
+    deciders = stage_deciders(stage=first_stage(exchange_admin))
+    assert list(deciders.values_list("username", flat=True)) == ["bob", "carol"]
     assert Group.objects.get(name="Mail approvers").user_set.get() == carol

@@ -145,8 +145,8 @@ def test_the_sweep_finishes_expiries_no_one_off_ran_once(alice, assignment, cloc
     )
     clock.move_to(ENDS + timedelta(seconds=50), tick=False)
 
-    assert mail_at_once(tasks.sweep) == "expired 2, started 0, timed out 0, failed 0"
-    assert mail_at_once(tasks.sweep) == "expired 0, started 0, timed out 0, failed 0"
+    assert mail_at_once(tasks.sweep) == "expired 2, started 0, timed out 0, escalated 0, failed 0"
+    assert mail_at_once(tasks.sweep) == "expired 0, started 0, timed out 0, escalated 0, failed 0"
     assert mail_at_once(tasks.expire_assignment, "active", assignment.pk) == "nothing to do"
 
     assignment.refresh_from_db()
@@ -178,7 +178,7 @@ def test_an_assignment_deactivated_before_its_end_is_not_expired(alice, assignme
     clock.move_to(ENDS, tick=False)
 
     assert tasks.expire_assignment("active", assignment.pk) == "nothing to do"
-    assert tasks.sweep() == "expired 0, started 0, timed out 0, failed 0"
+    assert tasks.sweep() == "expired 0, started 0, timed out 0, escalated 0, failed 0"
 
     assignment.refresh_from_db()
     assert assignment.end_reason == EndReason.DEACTIVATED

@@ -60,7 +60,7 @@ def test_the_approvers_mail_and_the_decision_mail_link_to_the_site(
         decide_request(actor=bob, request=request, decision=Decision.APPROVE)
 
     to_approvers, to_requester = mail.outbox
-    assert "https://pim.example.com/approvals/" in to_approvers.body
+    assert f"https://pim.example.com/requests/{request.pk}/" in to_approvers.body  # opens the decision
     assert to_requester.to == ["alice@example.com"]
     assert to_requester.subject == "[PIM] Your request for Exchange Administrator was approved and is active now."
     assert f"https://pim.example.com/requests/{request.pk}/" in to_requester.body

@@ -21,7 +21,7 @@ from activations.models import ActivationRequest
 from audit.models import AuditEvent
 from roles import services as role_services
 from roles.choices import ActiveSource, EndReason
-from roles.models import ActiveAssignment, EligibleAssignment, Role, RoleSettings
+from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, Role, RoleSettings
 from tests.activations.helpers import activate
 from tests.factories import ActiveAssignmentFactory, EligibleAssignmentFactory, UserFactory
 
@@ -93,13 +93,18 @@ def exchange_administrator() -> Role:
     return Role.objects.get(slug="exchange-administrator")
 
 
+def needs_approval(role: Role, *approvers, required: int = 1, require: bool = True) -> None:
+    RoleSettings.objects.filter(role=role).update(require_approval=require)
+    stage = ApprovalStage.objects.create(role_settings_id=role.pk, position=1, approvals_required=required)
+    stage.approvers.set(approvers)
+
+
 def test_two_approvers_approving_at_once_grant_the_role_once(monkeypatch):
     alice, bob, carol = (UserFactory(username=name) for name in ("alice", "bob", "carol"))
     role = exchange_administrator()
-    RoleSettings.objects.filter(role=role).update(require_approval=True)
-    role.settings.approvers.set([bob, carol])
+    needs_approval(role, bob, carol)
     [request] = activate(alice, EligibleAssignmentFactory(principal=alice, role=role))
-    pause_after(monkeypatch, services, "is_approver", threading.Barrier(2, timeout=2))
+    pause_after(monkeypatch, services, "may_decide_at_stage", threading.Barrier(2, timeout=2))
 
     def approve(approver):
         return lambda: services.decide_request(actor=approver, request=request, decision=Decision.APPROVE)
@@ -119,6 +124,30 @@ def test_two_approvers_approving_at_once_grant_the_role_once(monkeypatch):
     assert AuditEvent.objects.filter(action="activation.approved").count() == 1
 
 
+def test_the_two_approvals_of_a_two_of_two_stage_given_at_once_grant_the_role_once(monkeypatch):
+    alice, bob, carol = (UserFactory(username=name) for name in ("alice", "bob", "carol"))
+    role = exchange_administrator()
+    needs_approval(role, bob, carol, required=2)
+    [request] = activate(alice, EligibleAssignmentFactory(principal=alice, role=role))
+    # Each pauses once it has checked it may decide; without the request's row lock both would
+    # count one approval (their own) and the request would stay at "1 of 2" for ever.
+    pause_after(monkeypatch, services, "may_decide_at_stage", threading.Barrier(2, timeout=2))
+
+    def approve(approver):
+        return lambda: services.decide_request(actor=approver, request=request, decision=Decision.APPROVE)
+
+    outcomes = run_together(bob=approve(bob), carol=approve(carol))
+
+    assert all(isinstance(outcome, ActivationRequest) for outcome in outcomes.values()), outcomes
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PROVISIONED
+    assert request.approvals.count() == 2
+    assert ActiveAssignment.objects.filter(principal=alice).count() == 1
+    assert AuditEvent.objects.filter(action="assignment.activated").count() == 1
+    counted = sorted(event.data["approvals"] for event in AuditEvent.objects.filter(action="activation.approved"))
+    assert counted == [1, 2]
+
+
 @pytest.mark.parametrize(
     ("require_approval", "second_message"),
     [(False, "is already active for you at /"), (True, "You already have a pending request for")],
@@ -126,8 +155,7 @@ def test_two_approvers_approving_at_once_grant_the_role_once(monkeypatch):
 def test_a_double_submitted_activation_creates_one_request(monkeypatch, require_approval, second_message):
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
     role = exchange_administrator()
-    RoleSettings.objects.filter(role=role).update(require_approval=require_approval)
-    role.settings.approvers.set([bob])
+    needs_approval(role, bob, require=require_approval)
     eligibility = EligibleAssignmentFactory(principal=alice, role=role)
     pause_after(monkeypatch, services, "_holding_problems", threading.Barrier(2, timeout=2))
 
@@ -180,8 +208,7 @@ def test_removing_an_eligibility_while_it_is_activated_leaves_no_active_assignme
 def test_approving_while_the_eligibility_is_removed_does_not_deadlock(monkeypatch):
     alice, bob, admin = (UserFactory(username=name) for name in ("alice", "bob", "pimadmin"))
     role = exchange_administrator()
-    RoleSettings.objects.filter(role=role).update(require_approval=True)
-    role.settings.approvers.set([bob])
+    needs_approval(role, bob)
     eligibility = EligibleAssignmentFactory(principal=alice, role=role)
     [request] = activate(alice, eligibility)
     checkpoint = threading.Barrier(2, timeout=2)

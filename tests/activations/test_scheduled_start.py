@@ -99,8 +99,8 @@ def test_the_start_task_run_twice_records_the_start_once(
 def test_the_sweep_records_a_start_the_one_off_missed_once(scheduled, clock):
     clock.move_to(STARTS + timedelta(seconds=40), tick=False)
 
-    assert tasks.sweep() == "expired 0, started 1, timed out 0, failed 0"
-    assert tasks.sweep() == "expired 0, started 0, timed out 0, failed 0"
+    assert tasks.sweep() == "expired 0, started 1, timed out 0, escalated 0, failed 0"
+    assert tasks.sweep() == "expired 0, started 0, timed out 0, escalated 0, failed 0"
     assert tasks.start_activation(scheduled.pk) == "nothing to do"
 
     scheduled.refresh_from_db()
@@ -152,7 +152,7 @@ def test_a_scheduled_activation_ended_before_its_start_is_not_announced_as_start
 
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.start_activation(scheduled.pk) == "nothing to do"
-        assert tasks.sweep() == "expired 0, started 0, timed out 0, failed 1"
+        assert tasks.sweep() == "expired 0, started 0, timed out 0, escalated 0, failed 1"
 
     assert not allowed_at(STARTS)
     assert events("assignment.started") == []

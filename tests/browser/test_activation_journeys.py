@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from roles.models import ActiveAssignment, Role
+from roles.rules import StagePlan
 from roles.services import update_role_settings
 from tests.conftest import current_code, make_user
 from tests.factories import TEST_PASSWORD, EligibleAssignmentFactory
@@ -34,7 +35,7 @@ def make_eligible(user, slug: str):
 
 def needs_approval(slug: str, *, approvers):
     update_role_settings(actor=None, role=Role.objects.get(slug=slug), changes={"require_approval": True},
-                         approvers=approvers)  # fmt: skip
+                         stages=[StagePlan(approvers=tuple(approvers))])  # fmt: skip
 
 
 def sign_in(page, live_server, user, *, then: str):

@@ -12,6 +12,8 @@ from activations import services as activation_services
 from audit.models import AuditEvent
 from roles import rules
 from roles.models import RoleSettings
+from roles.rules import StagePlan
+from roles.services import update_role_settings
 from tests.conftest import verify_session
 from tests.factories import EligibleAssignmentFactory, RoleFactory
 
@@ -33,22 +35,25 @@ def _url(role) -> str:
     return reverse("manage:role-settings", args=[role.slug])
 
 
-def _form(**overrides) -> dict:
-    """The settings form as it is posted with the defaults, plus `overrides`."""
+def _form(stages=(), **overrides) -> dict:
+    """The settings form as it is posted with the defaults, plus `overrides`; `stages` fill in
+    the stage forms (field -> value), the blank "Add a stage" form stays blank after them."""
     data = {
         "activation_hours": "8",
         "activation_minutes": "0",
         "require_mfa_on_activation": "on",
         "require_justification_on_activation": "on",
         "ticket_number_pattern": "",
-        "approvals_required": "1",
-        "approval_timeout_hours": "24",
         "allow_permanent_eligible": "on",
         "max_eligible_days": "365",
         "max_active_days": "180",
         "require_mfa_on_active_assignment": "on",
         "require_justification_on_active_assignment": "on",
     }
+    data |= {"stages-TOTAL_FORMS": str(len(stages) + 1), "stages-INITIAL_FORMS": "0"}
+    for index, stage in enumerate([*stages, {}]):
+        data |= {f"stages-{index}-approvals_required": "1", f"stages-{index}-timeout_hours": "24"}
+        data |= {f"stages-{index}-{name}": value for name, value in stage.items()}
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
 
@@ -62,7 +67,8 @@ def test_settings_page_shows_the_current_settings_grouped_like_entra(admin_clien
     assertContains(response, '<input type="number" name="activation_hours" value="8" id="id_activation_hours" '
                              'aria-describedby="id_activation_hours_helptext" required>', html=True)  # fmt: skip
     assertContains(response, "Activation maximum duration: 30 min to 24 h.")
-    assertContains(response, 'name="approval_timeout_hours" value="24"')
+    assertContains(response, "<legend>Add a stage</legend>", html=True)
+    assertContains(response, 'name="stages-0-timeout_hours" value="24"')
     assertContains(response, 'name="max_eligible_days" value="365"')
     assertContains(response, 'name="max_active_days" value="180"')
     assertContains(response, 'name="require_mfa_on_activation" id="id_require_mfa_on_activation" checked')
@@ -92,8 +98,7 @@ def test_activation_maximum_outside_30_min_to_24_h_is_refused(admin_client, role
 def test_require_approval_without_approvers_is_refused(admin_client, role):
     response = admin_client.post(_url(role), _form(require_approval="on"))
 
-    assertContains(response, f'<p class="error" id="id_approvers_error" role="alert">{rules.APPROVERS_REQUIRED}</p>',
-                   html=True)  # fmt: skip
+    assertContains(response, f'<p class="error" role="alert">{rules.APPROVERS_REQUIRED}</p>', html=True)
     assert RoleSettings.objects.get(role=role).require_approval is False
 
 
@@ -110,28 +115,40 @@ def test_saving_changes_audits_old_and_new_values(admin_client, pim_admin, role,
 
     response = admin_client.post(
         _url(role),
-        _form(activation_hours="2", activation_minutes="30", require_approval="on", approvers=[str(bob.pk)],
-              approver_groups=[str(approvers.pk)], approval_timeout_hours="4", require_ticket_on_activation="on",
-              ticket_number_pattern=r"^INC-\d+$", require_mfa_on_active_assignment=None),
+        _form(activation_hours="2", activation_minutes="30", require_approval="on",
+              stages=[{"approvers": [str(bob.pk)], "approver_groups": [str(approvers.pk)], "timeout_hours": "4"}],
+              require_ticket_on_activation="on", ticket_number_pattern=r"^INC-\d+$",
+              require_mfa_on_active_assignment=None),
         follow=True,
     )  # fmt: skip
 
     assertContains(response, "Settings of Helpdesk Operator saved.")
     settings = RoleSettings.objects.get(role=role)
     assert settings.activation_max_minutes == 150
-    assert settings.approval_timeout_minutes == 240
-    assert list(settings.approvers.all()) == [bob]
+    [stage] = settings.stages.all()
+    assert (stage.timeout_minutes, list(stage.approvers.all())) == (240, [bob])
     event = AuditEvent.objects.get(action="settings.updated")
     assert event.actor == pim_admin
     assert event.data["changes"] == {
         "activation_max_minutes": [480, 150],
         "require_approval": [False, True],
-        "approval_timeout_minutes": [1440, 240],
         "require_ticket_on_activation": [False, True],
         "ticket_number_pattern": ["", r"^INC-\d+$"],
         "require_mfa_on_active_assignment": [True, False],
-        "approvers": [[], ["bob"]],
-        "approver_groups": [[], ["Helpdesk leads"]],
+        "stages": [
+            [],
+            [
+                {
+                    "approvers": ["bob"],
+                    "approver_groups": ["Helpdesk leads"],
+                    "approvals_required": 1,
+                    "timeout_minutes": 240,
+                    "escalate_after_minutes": None,
+                    "escalation_approvers": [],
+                    "escalation_groups": [],
+                }
+            ],
+        ],
     }
     assertContains(response, 'name="activation_hours" value="2"')
 
@@ -148,3 +165,54 @@ def test_ticket_pattern_set_here_refuses_a_non_matching_ticket_number(admin_clie
         )  # fmt: skip
 
     assert any(r"^INC-\d+$" in message and "42" in message for message in refusal.value.messages)
+
+
+def test_two_stages_with_escalation_are_saved_and_shown_in_order(admin_client, role, bob, carol, dave):
+    response = admin_client.post(
+        _url(role),
+        _form(require_approval="on", stages=[
+            {"approvers": [str(bob.pk), str(carol.pk)], "approvals_required": "2"},
+            {"approvers": [str(dave.pk)], "timeout_hours": "8", "escalate_after_hours": "2",
+             "escalation_approvers": [str(bob.pk)]},
+        ]),
+        follow=True,
+    )  # fmt: skip
+
+    assertContains(response, "Settings of Helpdesk Operator saved.")
+    first, second = RoleSettings.objects.get(role=role).stages.order_by("position")
+    assert (first.approvals_required, sorted(u.username for u in first.approvers.all())) == (2, ["bob", "carol"])
+    assert (second.timeout_minutes, second.escalate_after_minutes) == (480, 120)
+    assert list(second.escalation_approvers.all()) == [bob]
+    assertContains(response, "<legend>Stage 2</legend>", html=True)
+    assertContains(response, 'name="stages-1-escalate_after_hours" value="2"')
+
+
+def test_a_stage_refusal_sits_beside_its_field_in_that_stage(admin_client, role, bob, dave):
+    response = admin_client.post(
+        _url(role),
+        _form(require_approval="on", stages=[
+            {"approvers": [str(bob.pk)]},
+            {"approvers": [str(dave.pk)], "approvals_required": "3"},
+        ]),
+    )  # fmt: skip
+
+    message = ("Stage 2: approvals required is 3, but only 1 approver(s) are named; name at least as many "
+               "approvers as approvals required, or an approver group.")  # fmt: skip
+    assertContains(response, f'<p class="error" id="id_stages-1-approvals_required_error" role="alert">{message}</p>',
+                   html=True)  # fmt: skip
+    assert not RoleSettings.objects.get(role=role).stages.exists()
+    assert not AuditEvent.objects.filter(action="settings.updated").exists()
+
+
+def test_removing_a_stage_keeps_the_others_in_order(admin_client, pim_admin, role, bob, carol):
+    update_role_settings(actor=pim_admin, role=role, changes={"require_approval": True},
+                         stages=[StagePlan(approvers=(bob,)), StagePlan(approvers=(carol,))])  # fmt: skip
+    data = _form(require_approval="on", stages=[{"approvers": [str(bob.pk)], "DELETE": "on"},
+                                                {"approvers": [str(carol.pk)]}])  # fmt: skip
+    data["stages-INITIAL_FORMS"] = "2"
+
+    response = admin_client.post(_url(role), data, follow=True)
+
+    assertContains(response, "Settings of Helpdesk Operator saved.")
+    [stage] = RoleSettings.objects.get(role=role).stages.all()
+    assert (stage.position, list(stage.approvers.all())) == (1, [carol])

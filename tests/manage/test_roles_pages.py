@@ -13,6 +13,7 @@ from roles.choices import EndReason
 from roles.forms import SLUG_TAKEN
 from roles.models import Role, RoleSettings
 from roles.permissions import NEEDS_ACTIVE_ADMIN_ROLE
+from roles.rules import StagePlan
 from roles.services import BUILTIN_NOT_DELETABLE, update_role_settings
 from tests.conftest import verify_session
 from tests.factories import ActiveAssignmentFactory, EligibleAssignmentFactory, RoleFactory, root_scope
@@ -106,7 +107,9 @@ def test_list_counts_holders_in_effect_now_split_permanent_and_time_bound(admin_
 def test_list_shows_how_many_requests_wait_for_a_decision_per_role(admin_client, alice, bob):
     # The column comes from activations (roles cannot import it), through roles.hooks.
     role = Role.objects.get(slug="exchange-administrator")
-    update_role_settings(actor=None, role=role, changes={"require_approval": True}, approvers=[bob])
+    update_role_settings(
+        actor=None, role=role, changes={"require_approval": True}, stages=[StagePlan(approvers=(bob,))]
+    )
     eligibility = EligibleAssignmentFactory(principal=alice, role=role)
     request_activation(actor=alice, eligibilities=[eligibility], duration=timedelta(hours=1),
                        justification="INC-1", mfa_verified_at=timezone.now())  # fmt: skip

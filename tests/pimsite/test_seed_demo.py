@@ -48,9 +48,9 @@ def test_exchange_needs_bobs_approval_and_pra_needs_admins(seeded):
     pra = RoleSettings.objects.get(role__slug="privileged-role-administrator")
 
     assert exchange.require_approval
-    assert list(exchange.approvers.values_list("username", flat=True)) == ["bob"]
+    assert list(exchange.stages.get().approvers.values_list("username", flat=True)) == ["bob"]
     assert pra.require_approval
-    assert list(pra.approvers.values_list("username", flat=True)) == ["admin"]
+    assert list(pra.stages.get().approvers.values_list("username", flat=True)) == ["admin"]
     assert not RoleSettings.objects.get(role__slug="user-administrator").require_approval
 
 

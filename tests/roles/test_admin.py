@@ -169,7 +169,9 @@ def test_an_existing_assignment_cannot_be_edited_or_deleted_in_the_admin(admin_c
     assert admin_client.get(reverse("admin:roles_eligibleassignment_delete", args=[assignment.pk])).status_code == 403
 
 
-def settings_form(role_settings: RoleSettings, **changes) -> dict:
+def settings_form(role_settings: RoleSettings, stages=(), **changes) -> dict:
+    """The admin's change form as a browser posts it; `stages` are new stages (field -> value),
+    sent in the approval stages inline (prefix "stages") after the role's existing ones."""
     data = {
         field.name: getattr(role_settings, field.name)
         for field in RoleSettings._meta.concrete_fields
@@ -178,8 +180,20 @@ def settings_form(role_settings: RoleSettings, **changes) -> dict:
     data = {key: value for key, value in data.items() if value is not False}  # unchecked boxes are not sent
     data.update(changes)
     data = {key: value for key, value in data.items() if value is not False}
-    data.setdefault("approvers", [u.pk for u in role_settings.approvers.all()])
-    data.setdefault("approver_groups", [g.pk for g in role_settings.approver_groups.all()])
+    existing = list(role_settings.stages.all())
+    data |= {"stages-TOTAL_FORMS": len(existing) + len(stages), "stages-INITIAL_FORMS": len(existing),
+             "stages-MIN_NUM_FORMS": 0, "stages-MAX_NUM_FORMS": 1000}  # fmt: skip
+    for index, stage in enumerate(existing):
+        data |= {f"stages-{index}-id": stage.pk, f"stages-{index}-role_settings": role_settings.pk,
+                 f"stages-{index}-position": stage.position,
+                 f"stages-{index}-approvals_required": stage.approvals_required,
+                 f"stages-{index}-timeout_minutes": stage.timeout_minutes,
+                 f"stages-{index}-approvers": [user.pk for user in stage.approvers.all()],
+                 f"stages-{index}-approver_groups": [group.pk for group in stage.approver_groups.all()]}  # fmt: skip
+    for index, stage in enumerate(stages, start=len(existing)):
+        fields = {"position": index + 1, "approvals_required": 1, "timeout_minutes": 1440, **stage}
+        data |= {f"stages-{index}-{name}": value for name, value in fields.items()}
+        data[f"stages-{index}-role_settings"] = role_settings.pk
     return data
 
 
@@ -188,7 +202,12 @@ def test_editing_role_settings_in_the_admin_saves_and_audits_old_and_new_values(
 
     response = admin_client.post(
         reverse("admin:roles_rolesettings_change", args=[role_settings.pk]),
-        settings_form(role_settings, activation_max_minutes=120, require_approval=True, approvers=[bob.pk]),
+        settings_form(
+            role_settings,
+            activation_max_minutes=120,
+            require_approval=True,
+            stages=[{"approvers": [bob.pk], "approvals_required": 1, "timeout_minutes": 240}],
+        ),  # fmt: skip
         follow=True,
     )
 
@@ -196,14 +215,16 @@ def test_editing_role_settings_in_the_admin_saves_and_audits_old_and_new_values(
     role_settings.refresh_from_db()
     assert role_settings.activation_max_minutes == 120
     assert role_settings.require_approval is True
-    assert list(role_settings.approvers.all()) == [bob]
+    [stage] = role_settings.stages.all()
+    assert (list(stage.approvers.all()), stage.timeout_minutes) == ([bob], 240)
     event = AuditEvent.objects.get(action="settings.updated")
     assert event.actor == pim_admin
     assert event.data["changes"] == {
         "activation_max_minutes": [480, 120],
         "require_approval": [False, True],
-        "approvers": [[], ["bob"]],
-    }
+        "stages": [[], [{"approvers": ["bob"], "approver_groups": [], "approvals_required": 1, "timeout_minutes": 240,
+                         "escalate_after_minutes": None, "escalation_approvers": [], "escalation_groups": []}]],
+    }  # fmt: skip
 
 
 def test_out_of_range_settings_in_the_admin_show_the_range_and_change_nothing(admin_client):
@@ -229,9 +250,22 @@ def test_approval_without_approvers_in_the_admin_is_refused(admin_client):
         settings_form(role_settings, require_approval=True),
     )
 
-    assertContains(response, "Require approval needs at least one approver")
+    assertContains(response, "Require approval needs at least one approval stage with an approver")
     role_settings.refresh_from_db()
     assert role_settings.require_approval is False
+    assert not AuditEvent.objects.filter(action="settings.updated").exists()
+
+
+def test_a_stage_asking_more_approvals_than_it_has_approvers_is_refused_in_the_admin(admin_client, bob):
+    role_settings = RoleSettings.objects.get(role__slug="exchange-administrator")
+
+    response = admin_client.post(
+        reverse("admin:roles_rolesettings_change", args=[role_settings.pk]),
+        settings_form(role_settings, require_approval=True, stages=[{"approvers": [bob.pk], "approvals_required": 2}]),
+    )
+
+    assertContains(response, "Stage 1: approvals required is 2, but only 1 approver(s) are named")
+    assert not role_settings.stages.exists()
     assert not AuditEvent.objects.filter(action="settings.updated").exists()
 
 

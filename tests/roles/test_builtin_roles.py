@@ -20,8 +20,6 @@ ENTRA_DEFAULTS = {
     "require_justification_on_activation": True,
     "require_ticket_on_activation": False,
     "require_approval": False,
-    "approvals_required": 1,
-    "approval_timeout_minutes": 1440,
     "allow_permanent_eligible": True,
     "max_eligible_days": 365,
     "allow_permanent_active": False,
@@ -41,8 +39,7 @@ def test_every_builtin_role_starts_at_entras_default_settings(db):
     for role_settings in RoleSettings.objects.filter(role__is_builtin=True).select_related("role"):
         actual = {field: getattr(role_settings, field) for field in ENTRA_DEFAULTS}
         assert actual == ENTRA_DEFAULTS, role_settings.role.slug
-        assert not role_settings.approvers.exists()
-        assert not role_settings.approver_groups.exists()
+        assert not role_settings.stages.exists()  # nobody approves until an administrator says who
     assert RoleSettings.objects.filter(role__is_builtin=True).count() == 9
 
 

@@ -24,8 +24,6 @@ def settings_row(role) -> dict:
     [
         ("activation_max_minutes", 10, "Activation maximum duration", "30 min", "24 h"),
         ("activation_max_minutes", 24 * 60 + 1, "Activation maximum duration", "30 min", "24 h"),
-        ("approvals_required", 0, "Approvals required", "1 approval", "25 approvals"),
-        ("approval_timeout_minutes", 59, "Approval timeout", "1 h", "14 days"),
         ("max_eligible_days", 3651, "Maximum eligible assignment duration", "1 day", "3650 days"),
         ("max_active_days", 0, "Maximum active assignment duration", "1 day", "3650 days"),
     ],
@@ -72,50 +70,20 @@ def test_an_out_of_range_update_is_refused_and_changes_nothing(exchange, pim_adm
     assert not AuditEvent.objects.filter(action="settings.updated").exists()
 
 
-def test_approval_without_approvers_is_refused_and_changes_nothing(exchange, pim_admin):
-    before = settings_row(exchange)
-
-    with pytest.raises(ValidationError) as refusal:
-        services.update_role_settings(actor=pim_admin, role=exchange, changes={"require_approval": True})
-
-    assert refusal.value.message_dict["approvers"] == [rules.APPROVERS_REQUIRED]
-    assert settings_row(exchange) == before
-    assert not AuditEvent.objects.filter(action="settings.updated").exists()
-
-
-def test_more_approvals_than_named_approvers_is_refused(exchange, pim_admin, bob):
-    with pytest.raises(ValidationError) as refusal:
-        services.update_role_settings(
-            actor=pim_admin,
-            role=exchange,
-            changes={"require_approval": True, "approvals_required": 2},
-            approvers=[bob],
-        )
-
-    assert "Approvals required is 2, but only 1 approver(s) are named" in refusal.value.messages[0]
-    assert not exchange.settings.approvers.exists()
-    assert not AuditEvent.objects.filter(action="settings.updated").exists()
-
-
-def test_a_valid_change_is_saved_and_audited_with_old_and_new_values(exchange, pim_admin, bob):
+def test_a_valid_change_is_saved_and_audited_with_old_and_new_values(exchange, pim_admin):
     services.update_role_settings(
-        actor=pim_admin,
-        role=exchange,
-        changes={"require_approval": True, "activation_max_minutes": 120},
-        approvers=[bob],
+        actor=pim_admin, role=exchange, changes={"require_ticket_on_activation": True, "activation_max_minutes": 120}
     )
 
     role_settings = RoleSettings.objects.get(role=exchange)
-    assert role_settings.require_approval is True
+    assert role_settings.require_ticket_on_activation is True
     assert role_settings.activation_max_minutes == 120
-    assert list(role_settings.approvers.all()) == [bob]
     event = AuditEvent.objects.get(action="settings.updated")
     assert event.actor == pim_admin
     assert event.role == "exchange-administrator"
     assert event.data["changes"] == {
-        "require_approval": [False, True],
+        "require_ticket_on_activation": [False, True],
         "activation_max_minutes": [480, 120],
-        "approvers": [[], ["bob"]],
     }
 
 
@@ -137,8 +105,6 @@ def test_an_unknown_setting_is_a_programming_error(exchange, pim_admin):
     [
         ("activation_max_minutes", 10),
         ("activation_max_minutes", 24 * 60 + 1),
-        ("approvals_required", 26),
-        ("approval_timeout_minutes", 59),
         ("max_eligible_days", 0),
         ("max_active_days", 3651),
     ],

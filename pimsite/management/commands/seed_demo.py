@@ -12,6 +12,7 @@ from activations.services import request_activation
 from audit.services import record_event
 from roles import services as role_services
 from roles.models import ActiveAssignment, EligibleAssignment, Role, Scope
+from roles.rules import StagePlan
 from roles.selectors import administrator_holders
 
 DEMO_PASSWORD = "pim-demo-2026"  # noqa: S105  published in the README on purpose
@@ -90,13 +91,13 @@ class Command(BaseCommand):
             actor=admin,
             role=Role.objects.get(slug="exchange-administrator"),
             changes={"require_approval": True},
-            approvers=[users["bob"]],
+            stages=[StagePlan(approvers=(users["bob"],))],
         )
         role_services.update_role_settings(
             actor=admin,
             role=Role.objects.get(slug="privileged-role-administrator"),
             changes={"require_approval": True},
-            approvers=[admin],
+            stages=[StagePlan(approvers=(admin,))],
         )
 
         root = Scope.objects.get(path="/")

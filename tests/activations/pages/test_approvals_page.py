@@ -11,6 +11,7 @@ from activations import services
 from activations.models import ActivationRequest
 from activations.rules import DENY_NEEDS_JUSTIFICATION, OWN_REQUEST
 from audit.models import AuditEvent
+from roles.rules import StagePlan
 from roles.selectors import access_decision
 from roles.services import update_role_settings
 from tests.activations.pages.helpers import (
@@ -33,7 +34,10 @@ APPROVALS = reverse("activations:approvals")
 def pending(clock, alice, bob, pim_admin) -> ActivationRequest:
     """alice asks for Exchange Administrator for 2 h, with a ticket; bob approves the role."""
     update_role_settings(
-        actor=pim_admin, role=role("exchange-administrator"), changes={"require_approval": True}, approvers=[bob]
+        actor=pim_admin,
+        role=role("exchange-administrator"),
+        changes={"require_approval": True},
+        stages=[StagePlan(approvers=(bob,))],
     )
     [request] = services.request_activation(
         actor=alice, eligibilities=[eligible(alice, "exchange-administrator")], duration=timedelta(hours=2),
@@ -134,7 +138,9 @@ def test_the_history_tab_says_when_there_is_nothing_yet(bob_client, db):
 
 
 def test_requesters_do_not_see_their_own_request_even_as_approvers(alice, bob, pim_admin, pending):
-    update_role_settings(actor=pim_admin, role=role("exchange-administrator"), changes={}, approvers=[alice, bob])
+    update_role_settings(
+        actor=pim_admin, role=role("exchange-administrator"), changes={}, stages=[StagePlan(approvers=(alice, bob))]
+    )
 
     response = signed_in(alice).get(APPROVALS)
 
@@ -144,7 +150,9 @@ def test_requesters_do_not_see_their_own_request_even_as_approvers(alice, bob, p
 
 
 def test_requesters_cannot_approve_their_own_request_by_posting(alice, bob, pim_admin, pending):
-    update_role_settings(actor=pim_admin, role=role("exchange-administrator"), changes={}, approvers=[alice, bob])
+    update_role_settings(
+        actor=pim_admin, role=role("exchange-administrator"), changes={}, stages=[StagePlan(approvers=(alice, bob))]
+    )
 
     response = decide(signed_in(alice), pending, "approve")
 
@@ -173,7 +181,13 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, pending):
 def test_a_request_past_its_deadline_can_no_longer_be_decided(bob, pending, clock):
     clock.move_to(START + timedelta(hours=24))
 
-    response = decide(signed_in(bob), pending, "approve")  # a new day, a new sign-in
+    response = decide(
+        signed_in(
+            bob,
+        ),
+        pending,
+        "approve",
+    )  # a new day, a new sign-in
 
     assert messages_of(response) == [
         "Exchange Administrator for alice: This request timed out at 2026-11-23 09:00 UTC without a decision; "
@@ -183,7 +197,9 @@ def test_a_request_past_its_deadline_can_no_longer_be_decided(bob, pending, cloc
 
 
 def test_a_request_decided_already_says_how_it_ended(bob_client, carol, pending, pim_admin, bob):
-    update_role_settings(actor=pim_admin, role=role("exchange-administrator"), changes={}, approvers=[bob, carol])
+    update_role_settings(
+        actor=pim_admin, role=role("exchange-administrator"), changes={}, stages=[StagePlan(approvers=(bob, carol))]
+    )
     services.decide_request(actor=carol, request=pending, decision="deny", justification="Wrong mailbox")
 
     response = decide(bob_client, pending, "approve")

@@ -9,6 +9,7 @@ from pytest_django.asserts import assertContains, assertNotContains, assertRedir
 
 from activations import services
 from activations.selectors import RECENT_REQUESTS
+from roles.rules import StagePlan
 from roles.services import update_role_settings
 from tests.activations.pages.helpers import JUSTIFICATION, START, eligible, role, rows, section
 from tests.factories import ActiveAssignmentFactory, EligibleAssignmentFactory, RoleFactory, ScopeFactory
@@ -26,7 +27,10 @@ def activate_now(user, *eligibilities, hours: int = 1):
 
 def needs_approval(slug: str, *, actor, approvers, **changes):
     update_role_settings(
-        actor=actor, role=role(slug), changes={"require_approval": True, **changes}, approvers=list(approvers)
+        actor=actor,
+        role=role(slug),
+        changes={"require_approval": True, **changes},
+        stages=[StagePlan(approvers=tuple(approvers))],
     )
 
 

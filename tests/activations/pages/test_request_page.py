@@ -10,6 +10,7 @@ from pytest_django.asserts import assertContains, assertNotContains, assertRedir
 
 from activations import services
 from activations.models import ActivationRequest
+from roles.rules import StagePlan
 from roles.services import update_role_settings
 from tests.activations.pages.helpers import JUSTIFICATION, START, eligible, facts, messages_of, role, signed_in, text
 
@@ -18,7 +19,10 @@ from tests.activations.pages.helpers import JUSTIFICATION, START, eligible, fact
 def pending(clock, alice, bob, pim_admin) -> ActivationRequest:
     """alice asks for Exchange Administrator for 1 h; bob approves the role."""
     update_role_settings(
-        actor=pim_admin, role=role("exchange-administrator"), changes={"require_approval": True}, approvers=[bob]
+        actor=pim_admin,
+        role=role("exchange-administrator"),
+        changes={"require_approval": True},
+        stages=[StagePlan(approvers=(bob,))],
     )
     [request] = services.request_activation(
         actor=alice, eligibilities=[eligible(alice, "exchange-administrator")], duration=timedelta(hours=1),
@@ -102,7 +106,9 @@ def test_the_requester_can_cancel_a_pending_request_from_its_page(alice, pending
 
 
 def test_an_approver_cannot_cancel_someone_elses_request(bob, pending):
-    bobs = signed_in(bob)
+    bobs = signed_in(
+        bob,
+    )
 
     assertNotContains(bobs.get(page_of(pending)), "Cancel request")
     assert bobs.post(reverse("activations:cancel", args=[pending.pk])).status_code == 404
