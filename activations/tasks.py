@@ -1,7 +1,6 @@
 """django-q2 tasks. Interfaces like views: take ids, call a service, return a short summary.
 Each is safe to run twice, late, or after a crash half-way (the services compare-and-swap)."""
 
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -45,10 +44,6 @@ def sweep() -> str:
     escalated = services.escalate_requests(now=now)
     failed = services.settle_orphaned_requests(now=now)
     return f"expired {expired}, started {started}, timed out {timed_out}, escalated {escalated}, failed {failed}"
-
-
-def send_notification(recipients: list[str], subject: str, body: str) -> int:
-    return send_mail(subject, body, None, recipients)
 
 
 def _tell_holder_of_expiry(model, assignment_id: int) -> None:

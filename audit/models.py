@@ -4,11 +4,23 @@ Every state change in PIM writes one or more events in the same transaction (see
 `audit.services.record_event`). Each event carries the hash of the one before it, so any
 edit, deletion or insertion in the middle breaks the chain and `manage.py verify_audit`
 names the first broken sequence number.
+
+Notifications leave through the outbox below (`audit.outbox`): webhooks and one row per message.
 """
 
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import URLValidator
 from django.db import models
+from django.utils import timezone
+
+from audit.choices import Channel, DeliveryStatus
 
 
 class AppendOnlyError(Exception):
@@ -100,3 +112,124 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"chain head at #{self.last_sequence}"
+
+
+# Notifications ---------------------------------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    """The default signing key of a new webhook (the migration refers to this function by name)."""
+    return secrets.token_urlsafe(32)
+
+
+def validate_rule_keys(value) -> None:
+    """A webhook's `rules`: a JSON list of rule keys such as "activation.approval_requested"."""
+    if not isinstance(value, list) or not all(isinstance(key, str) and key.strip() for key in value):
+        raise ValidationError(
+            'Give a list of rule keys, such as ["activation.approval_requested"], or [] for every rule.',
+            code="rules_invalid",
+        )
+
+
+class Webhook(models.Model):
+    """An outgoing webhook: every notification whose rule it lists (every one when `rules` is
+    empty) is POSTed to `url` as JSON, signed with HMAC-SHA256 under `secret`."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField("URL", max_length=500, validators=[URLValidator(schemes=["http", "https"])])
+    # Shown read-only on the webhook's own admin page, never in a list or an audit event.
+    secret = models.CharField(max_length=100, default=new_webhook_secret)
+    rules = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_rule_keys],
+        help_text='Rule keys to send, e.g. ["activation.approval_requested"]; [] sends every rule.',
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def listens_to(self, rule: str) -> bool:
+        return not self.rules or rule in self.rules
+
+    def audit_fields(self) -> dict[str, Any]:
+        return {}
+
+
+class OutboxMessageQuerySet(models.QuerySet):
+    def due(self, at: datetime) -> "OutboxMessageQuerySet":
+        """Pending and due, or claimed by a worker whose lease ran out (it crashed or hung)."""
+        return self.filter(
+            models.Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=at)
+            | models.Q(status=DeliveryStatus.SENDING, claimed_until__lte=at)
+        )
+
+
+class OutboxMessage(models.Model):
+    """One notification to one address (a person's email or a webhook), written in the
+    transaction of the change it tells about and delivered by a task after that commits."""
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    rule = models.CharField(max_length=100, db_index=True)
+    # The person an email is for; their notifications page lists these rows.
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    address = models.CharField(max_length=500)  # the email address, or the webhook's URL
+    # Deleting a webhook keeps its history; its undelivered messages then fail (see outbox.deliver).
+    webhook = models.ForeignKey(Webhook, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subject = models.CharField(max_length=300)
+    body = models.TextField(blank=True)
+    link = models.URLField(max_length=500, blank=True)  # where the recipient acts
+    payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    critical = models.BooleanField(default=False)
+    # Sent with every attempt, so a receiver can drop a repeat (after a crash between send and mark).
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(null=True, blank=True)  # a worker's lease while sending
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OutboxMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # OutboxMessageQuerySet.due(), run by the one-minute delivery schedule.
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx"),
+            # The notifications page: one person's messages, newest first.
+            models.Index(fields=["recipient", "-created_at"], name="outbox_recipient_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(channel__in=Channel.values), name="outbox_channel_valid"),
+            models.CheckConstraint(condition=models.Q(status__in=DeliveryStatus.values), name="outbox_status_valid"),
+            # "Never sent twice" reads sent_at: it is set exactly when the message is sent.
+            models.CheckConstraint(
+                condition=models.Q(status=DeliveryStatus.SENT, sent_at__isnull=False)
+                | (~models.Q(status=DeliveryStatus.SENT) & models.Q(sent_at__isnull=True)),
+                name="outbox_sent_at_iff_sent",
+            ),
+            # A claimed message carries its lease, or a crashed worker's claim would never run out.
+            models.CheckConstraint(
+                condition=~models.Q(status=DeliveryStatus.SENDING) | models.Q(claimed_until__isnull=False),
+                name="outbox_sending_has_lease",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel=Channel.WEBHOOK) | models.Q(webhook__isnull=True),
+                name="outbox_email_has_no_webhook",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.webhook or self.address}: {self.subject}"
+
+    def audit_fields(self) -> dict[str, Any]:
+        return {"principal": self.recipient}

@@ -10,6 +10,7 @@ accounts = (
         path("enrol/", views.enrol, name="enrol"),
         path("backup-codes/", views.backup_codes, name="backup-codes"),
         path("password/", views.change_password, name="password"),
+        path("notifications/", views.notifications, name="notifications"),
         path("logout/", views.logout, name="logout"),
     ],
     "accounts",

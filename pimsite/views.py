@@ -10,6 +10,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -24,6 +25,7 @@ from django_otp import user_has_device
 
 from activations import mfa
 from activations import selectors as activation_selectors
+from audit import selectors as audit_selectors
 from pimsite import services
 from pimsite.forms import CodeForm, EnrolForm
 
@@ -174,3 +176,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
         status["task_queue"] = "unreachable"
     healthy = status["database"] == "ok"
     return JsonResponse({"status": "ok" if healthy else "unavailable", **status}, status=200 if healthy else 503)
+
+
+NOTIFICATIONS_PER_PAGE = 25
+
+
+@require_GET
+def notifications(request: HttpRequest) -> HttpResponse:
+    """What PIM has mailed you (or is about to), newest first, with where to act."""
+    messages_sent = audit_selectors.notifications_for(user=request.user)
+    page = Paginator(messages_sent, NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "accounts/notifications.html", {"page": page})

@@ -1,11 +1,16 @@
 from django.core.management.base import BaseCommand
 
 from activations.scheduling import SWEEP_NAME, ensure_repeating_schedules
+from audit.scheduling import OUTBOX_SCHEDULE_NAME, ensure_outbox_schedule
 
 
 class Command(BaseCommand):
-    help = "Create or update PIM's repeating background schedules (the one-minute sweep). Safe to run again."
+    help = (
+        "Create or update PIM's repeating background schedules (the one-minute sweep and the "
+        "notification outbox). Safe to run again."
+    )
 
     def handle(self, *args, **options):
         ensure_repeating_schedules()
-        self.stdout.write(self.style.SUCCESS(f"Schedules ready: {SWEEP_NAME} every minute."))
+        ensure_outbox_schedule()
+        self.stdout.write(self.style.SUCCESS(f"Schedules ready: {SWEEP_NAME} and {OUTBOX_SCHEDULE_NAME} every minute."))
