@@ -71,7 +71,7 @@ def check_activation(
     role, scope = eligibility.role, eligibility.scope
     role_settings = role.settings
     names = {"role": role.name, "scope": scope.path}
-    if eligibility.principal_id != actor.pk or not eligibility.is_in_effect(start):
+    if not eligibility.is_held_by(actor) or not eligibility.is_in_effect(start):
         return [Problem("not_eligible", None, NOT_ELIGIBLE, {**names, "when": fmt_time(start)})]
     problems = []
     minutes = int(duration.total_seconds() // 60)

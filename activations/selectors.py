@@ -16,17 +16,16 @@ RECENT_REQUESTS = 20
 
 
 def eligible_roles_for(*, user, at: datetime) -> QuerySet[EligibleAssignment]:
-    """Eligibilities in effect at `at`, each marked with whether it is held or pending. One query."""
-    held = ActiveAssignment.objects.not_ended(at).filter(
-        principal=OuterRef("principal"), role=OuterRef("role"), scope=OuterRef("scope")
-    )
+    """Eligibilities in effect at `at`, the user's own and their groups', each marked with
+    whether the user holds it or has asked for it. One query."""
+    held = ActiveAssignment.objects.not_ended(at).filter(principal=user, role=OuterRef("role"), scope=OuterRef("scope"))
     pending = ActivationRequest.objects.filter(
-        eligibility=OuterRef("pk"), kind=RequestKind.ACTIVATE, status=RequestStatus.PENDING_APPROVAL
+        eligibility=OuterRef("pk"), requester=user, kind=RequestKind.ACTIVATE, status=RequestStatus.PENDING_APPROVAL
     )
     return (
         EligibleAssignment.objects.in_effect(at)
-        .filter(principal=user)
-        .select_related("role", "role__settings", "scope", "created_by")
+        .held_by(user)
+        .select_related("role", "role__settings", "scope", "created_by", "group")
         .annotate(is_held=Exists(held), is_pending=Exists(pending))
         .order_by("role__name", "scope__path")
     )
@@ -36,8 +35,8 @@ def active_roles_for(*, user, at: datetime) -> QuerySet[ActiveAssignment]:
     """Active assignments in effect at `at` or scheduled to start later. One query."""
     return (
         ActiveAssignment.objects.not_ended(at)
-        .filter(principal=user)
-        .select_related("role", "scope")
+        .held_by(user)
+        .select_related("role", "scope", "group", "via_group")
         .order_by("start_at", "role__name")
     )
 

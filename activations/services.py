@@ -5,9 +5,10 @@ durable transaction, rows locked, audit events inside; mail and schedules after 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from activations import mfa, notifications, rules, scheduling
@@ -129,12 +130,12 @@ def _request_activation(
             justification=justification, ticket_system=ticket_system, ticket_number=ticket_number,
             mfa_fresh=mfa_fresh,
         )  # fmt: skip
-        found += _holding_problems(eligibility, now=now) if not found else []
+        found += _holding_problems(eligibility, holder=actor, now=now) if not found else []
         problems += [(eligibility, problem) for problem in found]
     if problems:
         raise ActivationsRefused(problems)
 
-    _lock_holdings(list(locked.values()))
+    _lock_holdings(list(locked.values()), holder=actor)
     created = []
     for pk in asked:
         eligibility = locked[pk]
@@ -174,31 +175,31 @@ def _request_activation(
     return created
 
 
-def _holding_problems(eligibility: EligibleAssignment, *, now: datetime) -> list[rules.Problem]:
+def _holding_problems(eligibility: EligibleAssignment, *, holder, now: datetime) -> list[rules.Problem]:
     names = {"role": eligibility.role.name, "scope": eligibility.scope.path}
     held = (
         ActiveAssignment.objects.not_ended(now)
-        .filter(principal=eligibility.principal, role=eligibility.role, scope=eligibility.scope)
+        .filter(principal=holder, role=eligibility.role, scope=eligibility.scope)
         .first()
     )
     if held is not None:
         until = "permanent" if held.end_at is None else rules.fmt_time(held.end_at)
         return [rules.Problem("already_active", None, rules.ALREADY_ACTIVE, {**names, "until": until})]
     pending = ActivationRequest.objects.filter(
-        eligibility=eligibility, kind=RequestKind.ACTIVATE, status=RequestStatus.PENDING_APPROVAL
+        eligibility=eligibility, requester=holder, kind=RequestKind.ACTIVATE, status=RequestStatus.PENDING_APPROVAL
     )
     if pending.exists():
         return [rules.Problem("already_pending", None, rules.ALREADY_PENDING, names)]
     return []
 
 
-def _lock_holdings(eligibilities: Sequence[EligibleAssignment]) -> None:
+def _lock_holdings(eligibilities: Sequence[EligibleAssignment], *, holder) -> None:
     """Lock the open active assignments of these eligibilities' roles, before the first audit
     event. record_event holds the audit chain head until commit; grant_activation may then close
     a lapsed one, while the expiry task holds that row and waits for the head: a deadlock."""
     holdings = Q(pk__in=[])
     for eligibility in eligibilities:
-        holdings |= Q(principal_id=eligibility.principal_id, role_id=eligibility.role_id, scope_id=eligibility.scope_id)
+        holdings |= Q(principal_id=holder.pk, role_id=eligibility.role_id, scope_id=eligibility.scope_id)
     list(ActiveAssignment.objects.select_for_update().open().filter(holdings).order_by("pk").values_list("pk"))
 
 
@@ -209,8 +210,9 @@ def _grant(*, actor, request: ActivationRequest, eligibility: EligibleAssignment
     if eligibility.end_at is not None:
         end = min(end, eligibility.end_at)
     assignment = role_services.grant_activation(
-        actor=actor, eligibility=eligibility, start_at=start, end_at=end, justification=request.justification
-    )
+        actor=actor, principal=request.requester, eligibility=eligibility, start_at=start, end_at=end,
+        justification=request.justification,
+    )  # fmt: skip
     request.assignment = assignment
     request.status = RequestStatus.APPROVED if start > now else RequestStatus.PROVISIONED
     request.save(update_fields=["assignment", "status"])
@@ -311,7 +313,7 @@ def _decide(*, actor, request: ActivationRequest, decision: str, justification: 
         .select_related("role__settings", "scope", "principal")
         .get(pk=request.eligibility_id)
     )
-    _lock_holdings([eligibility])
+    _lock_holdings([eligibility], holder=request.requester)
     approval = Approval.objects.create(
         request=request, approver=actor, stage=request.stage, decision=decision, justification=justification
     )
@@ -341,7 +343,8 @@ def _decide(*, actor, request: ActivationRequest, decision: str, justification: 
         return request
 
     start = max(request.start_at, now)
-    if not eligibility.is_in_effect(start):
+    # Still eligible: the eligibility in effect, and still theirs (a group member may have left).
+    if not eligibility.is_in_effect(start) or not eligibility.is_held_by(request.requester):
         names = {"requester": request.requester.get_username(), "role": request.role.name, "scope": request.scope.path}
         request.status_reason = rules.ELIGIBILITY_ENDED % names
         _settle(request, status=RequestStatus.FAILED, now=now)
@@ -439,7 +442,11 @@ def settle_orphaned_requests(*, now: datetime) -> int:
     """Requests that can no longer go anywhere fail, once each, and the requester is told:
     pending ones whose eligibility has ended, and scheduled ones whose assignment was ended
     (deactivated or removed) before it started. Compare-and-swap per request: no lock order."""
-    eligibility_over = Q(eligibility__ended_at__lte=now) | Q(eligibility__end_at__lte=now)
+    member = get_user_model().groups.through.objects.filter(
+        user_id=OuterRef("requester_id"), group_id=OuterRef("eligibility__group_id")
+    )
+    left_group = Q(eligibility__group__isnull=False) & ~Q(Exists(member))
+    eligibility_over = Q(eligibility__ended_at__lte=now) | Q(eligibility__end_at__lte=now) | left_group
     pending = ActivationRequest.objects.filter(status=RequestStatus.PENDING_APPROVAL).filter(eligibility_over)
     never_started = ActivationRequest.objects.filter(
         status=RequestStatus.APPROVED, assignment__ended_at__isnull=False,

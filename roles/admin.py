@@ -9,6 +9,7 @@ from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from roles import rules, services
+from roles.forms import user_or_group
 from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, Role, RoleSettings, Scope
 
 
@@ -291,10 +292,11 @@ class AssignmentForm(forms.ModelForm):
     kind = "eligible"
 
     class Meta:
-        fields = ("principal", "role", "scope", "start_at", "end_at", "justification")
+        fields = ("principal", "group", "role", "scope", "start_at", "end_at", "justification")
 
     def clean(self):
         cleaned = super().clean()
+        holder = user_or_group(self, cleaned)
         role = cleaned.get("role")
         start_at = cleaned.get("start_at")
         if role is None or start_at is None:
@@ -306,23 +308,13 @@ class AssignmentForm(forms.ModelForm):
             end_at=cleaned.get("end_at"),
             justification=cleaned.get("justification", ""),
         )
-        principal, scope = cleaned.get("principal"), cleaned.get("scope")
-        if principal is not None and scope is not None:
-            self._check_not_assigned(principal=principal, role=role, scope=scope)
+        if holder is not None and cleaned.get("scope") is not None:
+            services.check_not_assigned(self._meta.model, principal=holder, role=role, scope=cleaned["scope"],
+                                        now=timezone.now())  # fmt: skip
         return cleaned
 
-    def _check_not_assigned(self, *, principal, role, scope) -> None:
-        # One lapsed but not yet swept does not count: the service records its expiry first.
-        still_open = self._meta.model.objects.not_ended(timezone.now()).filter(
-            principal=principal, role=role, scope=scope
-        )
-        if still_open.exists():
-            raise ValidationError(
-                services.ALREADY_ASSIGNED,
-                code="already_assigned",
-                params={"principal": principal.get_username(), "kind": self.kind, "role": role.name,
-                        "scope": scope.path},
-            )  # fmt: skip
+    def validate_constraints(self, exclude=None):
+        pass  # user_or_group and check_not_assigned say it in words; the service and database enforce it
 
 
 class EligibleAssignmentForm(AssignmentForm):
@@ -358,11 +350,11 @@ class AssignmentAdmin(ServiceBackedAdmin):
     """Add through the service; existing assignments are read-only and are ended with the
     'Remove' action (the row stays, as history)."""
 
-    list_display = ("principal", "role", "scope", "start_at", "end_at", "ended_at", "end_reason")
+    list_display = ("principal", "group", "role", "scope", "start_at", "end_at", "ended_at", "end_reason")
     list_filter = (StateFilter, "role", "end_reason")
-    search_fields = ("principal__username", "role__name", "scope__path", "justification")
-    list_select_related = ("principal", "role", "scope")
-    autocomplete_fields = ("principal", "role", "scope")
+    search_fields = ("principal__username", "group__name", "role__name", "scope__path", "justification")
+    list_select_related = ("principal", "group", "role", "scope")
+    autocomplete_fields = ("principal", "group", "role", "scope")
     actions = ["remove_selected"]
     service = None
 
@@ -373,7 +365,7 @@ class AssignmentAdmin(ServiceBackedAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("principal", "role", "scope", "start_at", "end_at", "justification")
+            return ("principal", "group", "role", "scope", "start_at", "end_at", "justification")
         return super().get_fields(request, obj)
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -393,7 +385,7 @@ class AssignmentAdmin(ServiceBackedAdmin):
         try:
             created = type(self).service(
                 actor=request.user,
-                principal=data["principal"],
+                principal=data["principal"] or data["group"],
                 role=data["role"],
                 scope=data["scope"],
                 start_at=data["start_at"],

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import m2m_changed, post_migrate
 
 
 def _ensure_builtin_roles(using="default", **kwargs) -> None:
@@ -18,3 +18,11 @@ class RolesConfig(AppConfig):
         # The data migration creates the built-in roles; a flush (tests, `manage.py flush`)
         # removes them, and post_migrate after the flush puts them back.
         post_migrate.connect(_ensure_builtin_roles, sender=self, dispatch_uid="roles.ensure_builtin_roles")
+
+        from django.contrib.auth import get_user_model
+
+        from roles.signals import membership_changed
+
+        m2m_changed.connect(
+            membership_changed, sender=get_user_model().groups.through, dispatch_uid="roles.membership_changed"
+        )

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from roles import rules
 from roles.models import EligibleAssignment, Role, Scope
-from roles.services import END_IN_PAST, already_assigned
+from roles.services import END_IN_PAST, already_assigned, holder_fields
 
 COLUMNS = ("principal", "role", "scope", "start", "end", "justification")
 HEADER = ",".join(COLUMNS)
@@ -39,7 +41,11 @@ TOO_MANY_ROWS = "The file has %(rows)s rows; a CSV import can have at most 5,000
 # One row. Shown after the column they concern ("end: ...").
 WRONG_CELL_COUNT = "This row has %(count)s cells; every row has 6, one for each column of " + HEADER + "."
 PRINCIPAL_REQUIRED = "A username is required."
-UNKNOWN_PRINCIPAL = "No account has the username '%(value)s'; give the username of an existing, active account."
+UNKNOWN_PRINCIPAL = (
+    "No account has the username '%(value)s'; give the username of an existing, active account, or group:NAME."
+)
+UNKNOWN_GROUP = "No group is named '%(value)s'; give group:NAME with the name of an existing group."
+GROUP_PREFIX = "group:"  # a principal cell naming a Django group instead of a user
 PRINCIPAL_DISABLED = "The account '%(value)s' is disabled; only active accounts can be made eligible."
 ROLE_REQUIRED = "A role slug is required; give one of: %(slugs)s."
 UNKNOWN_ROLE = "No role has the slug '%(value)s'; give one of: %(slugs)s."
@@ -227,7 +233,7 @@ def check_rows(rows: Sequence[CsvRow], *, now: datetime) -> list[RowResult]:
         _check_window(result, now=now)
         if result.principal is None or result.role is None or result.scope is None:
             continue
-        triple = (result.principal.pk, result.role.pk, result.scope.pk)
+        triple = (_holder_key(result.principal), result.role.pk, result.scope.pk)
         if triple in first_line_of:
             result.refuse(TRIPLE, DUPLICATE_ROW, first=first_line_of[triple], **_names(result))
         else:
@@ -240,11 +246,17 @@ def _names(result: RowResult) -> dict:
     return {"principal": result.cells["principal"], "role": result.role.name, "scope": result.scope.path}
 
 
+def _holder_key(principal) -> tuple:
+    return (type(principal).__name__, principal.pk)
+
+
 def _resolve_names(results: list[RowResult]) -> None:
-    """Users, roles (with settings) and scopes named in the rows: one query each."""
+    """Users, groups, roles (with settings) and scopes named in the rows: one query each."""
     User = get_user_model()
     wanted = {column: {result.cells[column] for result in results} for column in ("principal", "role", "scope")}
     users = {u.get_username(): u for u in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": wanted["principal"]})}
+    group_names = {name.removeprefix(GROUP_PREFIX) for name in wanted["principal"] if name.startswith(GROUP_PREFIX)}
+    users |= {GROUP_PREFIX + group.name: group for group in Group.objects.filter(name__in=group_names)}
     roles = {role.slug: role for role in Role.objects.select_related("settings").filter(slug__in=wanted["role"])}
     scopes = {scope.path: scope for scope in Scope.objects.filter(path__in=wanted["scope"])}
     slugs = None
@@ -253,9 +265,11 @@ def _resolve_names(results: list[RowResult]) -> None:
         result.principal, result.role, result.scope = users.get(name), roles.get(slug), scopes.get(path)
         if not name:
             result.refuse("principal", PRINCIPAL_REQUIRED)
+        elif result.principal is None and name.startswith(GROUP_PREFIX):
+            result.refuse("principal", UNKNOWN_GROUP, value=_shown(name.removeprefix(GROUP_PREFIX)))
         elif result.principal is None:
             result.refuse("principal", UNKNOWN_PRINCIPAL, value=_shown(name))
-        elif not result.principal.is_active:
+        elif isinstance(result.principal, User) and not result.principal.is_active:
             result.refuse("principal", PRINCIPAL_DISABLED, value=_shown(name))
             result.principal = None
         if result.role is None:
@@ -311,18 +325,24 @@ def _check_not_assigned(results: list[RowResult], *, now: datetime) -> None:
     records its expiry first. One query."""
     if not results:
         return
-    taken = set(
+    holders = [result.principal for result in results]
+    existing = (
         EligibleAssignment.objects.not_ended(now)
         .filter(
-            principal__in={result.principal.pk for result in results},
+            Q(principal__in=[h.pk for h in holders if not isinstance(h, Group)])
+            | Q(group__in=[h.pk for h in holders if isinstance(h, Group)]),
             role__in={result.role.pk for result in results},
             scope__in={result.scope.pk for result in results},
         )
-        .values_list("principal", "role", "scope")
+        .values_list("principal", "group", "role", "scope")
     )
+    taken = {
+        (("Group", group) if group else (get_user_model().__name__, user), role, scope)
+        for user, group, role, scope in existing
+    }
     for result in results:
-        if (result.principal.pk, result.role.pk, result.scope.pk) in taken:
-            new = EligibleAssignment(principal=result.principal, role=result.role, scope=result.scope)
+        if (_holder_key(result.principal), result.role.pk, result.scope.pk) in taken:
+            new = EligibleAssignment(**holder_fields(result.principal), role=result.role, scope=result.scope)
             result.refuse(TRIPLE, already_assigned(new))
 
 
@@ -345,7 +365,7 @@ def export_lines(assignments: Iterable[EligibleAssignment]) -> Iterator[str]:
     yield "\ufeff" + writer.writerow(COLUMNS)
     for assignment in assignments:
         cells = (
-            assignment.principal.get_username(),
+            GROUP_PREFIX + assignment.group.name if assignment.group_id else assignment.principal.get_username(),
             assignment.role.slug,
             assignment.scope.path,
             _utc(assignment.start_at),

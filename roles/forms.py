@@ -237,6 +237,20 @@ def stage_formset(data=None, *, role_settings: RoleSettings) -> BaseStageFormSet
 
 # Assignments and scopes --------------------------------------------------------------------
 
+USER_OR_GROUP = "Choose a user or a group to assign the role to (one of them, not both)."
+
+
+def user_or_group(form: forms.BaseForm, cleaned: dict):
+    """The holder an assignment form names: its user or its group, exactly one (else an error
+    beside the user field). Shared by the console and the Django admin."""
+    user, group = cleaned.get("principal"), cleaned.get("group")
+    if (user is None) == (group is None):
+        if "principal" not in form.errors and "group" not in form.errors:
+            form.add_error("principal", ValidationError(USER_OR_GROUP, code="user_or_group"))
+        return None
+    return user or group
+
+
 ASSIGNMENT_MODELS = {"eligible": EligibleAssignment, "active": ActiveAssignment}
 EXPIRING_OUT_OF_RANGE = "Expiring within is a whole number of days from 1 to 365."
 FILTER_IGNORED = "%(label)s: %(error)s That filter was ignored."
@@ -265,7 +279,11 @@ class AssignmentForm(forms.Form):
     roles.admin.AssignmentForm does, so each message sits beside its field; the service checks
     them again under lock. Field names are the service's keyword names."""
 
-    principal = forms.ModelChoiceField(label="User", queryset=get_user_model().objects.none())
+    principal = forms.ModelChoiceField(label="User", queryset=get_user_model().objects.none(), required=False)
+    group = forms.ModelChoiceField(
+        label="Or a group", queryset=Group.objects.order_by("name"), required=False,
+        help_text="Every member of the group holds the assignment while a member; leaving the group ends it.",
+    )  # fmt: skip
     role = forms.ModelChoiceField(queryset=Role.objects.select_related("settings").order_by("name"))
     scope = forms.ModelChoiceField(queryset=Scope.objects.order_by("path"))
     kind = forms.ChoiceField(
@@ -296,6 +314,7 @@ class AssignmentForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        holder = user_or_group(self, cleaned)
         role, start_at, kind = cleaned.get("role"), cleaned.get("start_at"), cleaned.get("kind")
         if role is None or start_at is None or kind is None or "end_at" in self.errors:
             return cleaned
@@ -306,31 +325,16 @@ class AssignmentForm(forms.Form):
             end_at=cleaned.get("end_at"),
             justification=cleaned.get("justification", ""),
         )
-        principal, scope = cleaned.get("principal"), cleaned.get("scope")
-        if principal is not None and scope is not None:
-            self._check_not_assigned(principal=principal, role=role, scope=scope, kind=kind)
+        if holder is not None and cleaned.get("scope") is not None:
+            services.check_not_assigned(ASSIGNMENT_MODELS[kind], principal=holder, role=role, scope=cleaned["scope"],
+                                        now=timezone.now())  # fmt: skip
         return cleaned
-
-    @staticmethod
-    def _check_not_assigned(*, principal, role, scope, kind) -> None:
-        # One lapsed but not yet swept does not count: the service records its expiry first.
-        still_open = (
-            ASSIGNMENT_MODELS[kind]
-            .objects.not_ended(timezone.now())
-            .filter(principal=principal, role=role, scope=scope)
-        )
-        if still_open.exists():
-            raise ValidationError(
-                services.ALREADY_ASSIGNED,
-                code="already_assigned",
-                params={"principal": principal.get_username(), "kind": kind, "role": role.name, "scope": scope.path},
-            )
 
     def service_arguments(self) -> dict:
         """The keyword arguments of services.assign_eligible / assign_active (all but actor)."""
         return {
-            name: self.cleaned_data[name]
-            for name in ("principal", "role", "scope", "start_at", "end_at", "justification")
+            "principal": self.cleaned_data["principal"] or self.cleaned_data["group"],
+            **{name: self.cleaned_data[name] for name in ("role", "scope", "start_at", "end_at", "justification")},
         }
 
     def add_refusal(self, refusal: ValidationError) -> None:

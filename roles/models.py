@@ -187,11 +187,28 @@ class AssignmentQuerySet(models.QuerySet):
         """Assignments made at `path` or at any scope above it."""
         return self.filter(scope__path__in=rules.ancestor_paths(path))
 
+    def held_by(self, user):
+        """Assignments that are `user`'s: made to them, or to a group they are a member of now.
+        One activated through a group counts only while they are still in that group, so
+        leaving the group ends it at once, whatever tasks have run."""
+        groups = Group.objects.filter(user=user).values("pk")
+        own = Q(principal=user)
+        if any(field.name == "via_group" for field in self.model._meta.fields):
+            own &= Q(via_group__isnull=True) | Q(via_group__in=groups)
+        return self.filter(own | Q(group__in=groups))
+
 
 class Assignment(models.Model):
-    """What eligible and active assignments share: a principal holds a role at a scope for a window."""
+    """What eligible and active assignments share: a principal holds a role at a scope for a window.
+    The principal is a user or a Django group (whose members each hold it through the group)."""
 
-    principal = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    principal = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Instead of a user: every member of the group holds the assignment while a member.",
+    )  # fmt: skip
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+")
     scope = models.ForeignKey(Scope, on_delete=models.PROTECT, related_name="+")
     start_at = models.DateTimeField()
@@ -213,11 +230,25 @@ class Assignment(models.Model):
         abstract = True
 
     def __str__(self) -> str:
-        return f"{self.principal} {self.kind} {self.role} at {self.scope}"
+        return f"{self.holder_name} {self.kind} {self.role} at {self.scope}"
+
+    @property
+    def holder_name(self) -> str:
+        """How the holder reads on pages and in messages: a username, or "group NAME"."""
+        return f"group {self.group.name}" if self.group_id else self.principal.get_username()
 
     @property
     def is_permanent(self) -> bool:
         return self.end_at is None
+
+    def is_held_by(self, user) -> bool:
+        """Made to `user`, or to a group `user` is a member of now (as AssignmentQuerySet.held_by)."""
+        if self.group_id is not None:
+            return user.groups.filter(pk=self.group_id).exists()
+        if self.principal_id != user.pk:
+            return False
+        via_group = getattr(self, "via_group_id", None)
+        return via_group is None or user.groups.filter(pk=via_group).exists()
 
     def is_in_effect(self, at: datetime) -> bool:
         return (
@@ -228,7 +259,7 @@ class Assignment(models.Model):
 
     def audit_fields(self) -> dict:
         return {
-            "principal": self.principal,
+            "principal": self.principal,  # None for a group's: its events carry the group's name
             "role": self.role.slug,
             "scope": self.scope.path,
             "justification": self.justification,
@@ -246,11 +277,22 @@ class Assignment(models.Model):
                 | (Q(ended_at__isnull=False) & Q(end_reason__in=EndReason.values)),
                 name=f"{prefix}_ended_with_reason",
             ),
-            # One open assignment per principal, role and scope.
+            # One open assignment per principal, role and scope; the same for groups.
             models.UniqueConstraint(
                 fields=["principal", "role", "scope"],
-                condition=Q(ended_at__isnull=True),
+                condition=Q(ended_at__isnull=True, principal__isnull=False),
                 name=f"{prefix}_one_open_per_principal_role_scope",
+            ),
+            models.UniqueConstraint(
+                fields=["group", "role", "scope"],
+                condition=Q(ended_at__isnull=True, group__isnull=False),
+                name=f"{prefix}_one_open_per_group_role_scope",
+            ),
+            # Held by a user or by a group, never both or neither.
+            models.CheckConstraint(
+                condition=Q(principal__isnull=False, group__isnull=True)
+                | Q(principal__isnull=True, group__isnull=False),
+                name=f"{prefix}_user_or_group",
             ),
         ]
 
@@ -263,7 +305,10 @@ class EligibleAssignment(Assignment):
     class Meta:
         ordering = ["role__name", "scope__path"]
         constraints = Assignment.window_constraints("eligible")
-        indexes = [models.Index(fields=["principal", "ended_at"], name="eligible_principal_open_idx")]
+        indexes = [
+            models.Index(fields=["principal", "ended_at"], name="eligible_principal_open_idx"),
+            models.Index(fields=["group", "ended_at"], name="eligible_group_open_idx"),
+        ]
 
 
 class ActiveAssignment(Assignment):
@@ -273,6 +318,10 @@ class ActiveAssignment(Assignment):
     kind = "active"
 
     source = models.CharField(max_length=16, choices=ActiveSource.choices, default=ActiveSource.ADMIN)
+    via_group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Activated through this group's eligibility: held only while the user is a member.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["role__name", "scope__path"]
@@ -283,9 +332,15 @@ class ActiveAssignment(Assignment):
                 name="active_activation_is_time_bound",
             ),
             models.CheckConstraint(condition=Q(source__in=ActiveSource.values), name="active_source_valid"),
+            # Only a user's activation comes through a group.
+            models.CheckConstraint(
+                condition=Q(via_group__isnull=True) | Q(source=ActiveSource.ACTIVATION, principal__isnull=False),
+                name="active_via_group_only_for_activations",
+            ),
         ]
         indexes = [
             # Access checks and the expiry sweep: open assignments by principal / by end.
             models.Index(fields=["principal", "ended_at"], name="active_principal_open_idx"),
             models.Index(fields=["ended_at", "end_at"], name="active_open_end_idx"),
+            models.Index(fields=["group", "ended_at"], name="active_group_open_idx"),
         ]

@@ -18,7 +18,8 @@ def holds_role(*, user, role_slugs: tuple[str, ...], at: datetime, scope_path: s
     return (
         ActiveAssignment.objects.in_effect(at)
         .at_scope_covering(scope_path)
-        .filter(principal=user, role__slug__in=role_slugs)
+        .held_by(user)
+        .filter(role__slug__in=role_slugs)
         .exists()
     )
 
@@ -29,17 +30,14 @@ def is_pim_administrator(*, user, at: datetime) -> bool:
 
 
 def administrator_holders() -> set[str]:
-    """Usernames with any open (eligible or active) Global or Privileged Role Administrator
-    assignment. Bootstrap is refused while this is not empty."""
-    return set(
-        EligibleAssignment.objects.open()
-        .filter(role__slug__in=ADMIN_ROLE_SLUGS)
-        .values_list("principal__username", flat=True)
-    ) | set(
-        ActiveAssignment.objects.open()
-        .filter(role__slug__in=ADMIN_ROLE_SLUGS)
-        .values_list("principal__username", flat=True)
-    )
+    """Usernames (and "group NAME"s) with any open (eligible or active) Global or Privileged
+    Role Administrator assignment. Bootstrap is refused while this is not empty."""
+    holders = set()
+    for model in (EligibleAssignment, ActiveAssignment):
+        held = model.objects.open().filter(role__slug__in=ADMIN_ROLE_SLUGS)
+        for username, group in held.values_list("principal__username", "group__name"):
+            holders.add(username or f"group {group}")
+    return holders
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,8 @@ def access_decision(
     ends = list(
         ActiveAssignment.objects.in_effect(at)
         .at_scope_covering(scope_path)
-        .filter(principal=user, role__slug=role_slug)
+        .held_by(user)
+        .filter(role__slug=role_slug)
         .values_list("end_at", flat=True)
     )
     if not ends:

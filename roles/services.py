@@ -4,6 +4,7 @@ keyword-only arguments, acting user first, one transaction, rows locked, audit e
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -177,10 +178,15 @@ def _replace_stages(role_settings: RoleSettings, plans: list[rules.StagePlan]) -
 # Assignments -------------------------------------------------------------------------------
 
 
+def holder_fields(principal) -> dict:
+    """The model fields naming who holds an assignment: a user (`principal`) or a group."""
+    return {"group": principal} if isinstance(principal, Group) else {"principal": principal}
+
+
 def _close_lapsed(model: type[Assignment], *, principal, role: Role, scope: Scope, now: datetime) -> None:
     """Record the expiry of open assignments of this triple already past their end, so that a
     new assignment does not collide with one that has lapsed but not yet been swept."""
-    lapsed = model.objects.open().filter(principal=principal, role=role, scope=scope, end_at__lte=now)
+    lapsed = model.objects.open().filter(**holder_fields(principal), role=role, scope=scope, end_at__lte=now)
     for assignment_id in lapsed.values_list("pk", flat=True):
         record_expiry(model=model, assignment_id=assignment_id, now=now)
 
@@ -212,7 +218,7 @@ def _create_assignment(
             )
         _close_lapsed(model, principal=principal, role=role, scope=scope, now=now)
         assignment = model(
-            principal=principal,
+            **holder_fields(principal),
             role=role,
             scope=scope,
             start_at=start_at,
@@ -226,10 +232,16 @@ def _create_assignment(
             actor=actor,
             action="assignment.created",
             target=assignment,
-            data={"assignment_type": model.kind, "start_at": start_at, "end_at": end_at, **extra},
-        )
+            data={"assignment_type": model.kind, "start_at": start_at, "end_at": end_at, **_group_of(assignment),
+                  **extra},
+        )  # fmt: skip
         hooks.window_set(assignment)
     return assignment
+
+
+def _group_of(assignment: Assignment) -> dict:
+    """What audit events add for a group's assignment (its events have no principal)."""
+    return {"group": assignment.group.name} if assignment.group_id else {}
 
 
 def _save_new(assignment: Assignment, *, code: str) -> None:
@@ -241,6 +253,14 @@ def _save_new(assignment: Assignment, *, code: str) -> None:
         raise already_assigned(assignment, code=code) from None
 
 
+def check_not_assigned(model: type[Assignment], *, principal, role: Role, scope: Scope, now: datetime) -> None:
+    """Refuse a second open assignment of one holder (user or group), role and scope, before the
+    database's constraint would. One that lapsed but is not yet swept does not count: the
+    service records its expiry first."""
+    if model.objects.not_ended(now).filter(**holder_fields(principal), role=role, scope=scope).exists():
+        raise already_assigned(model(**holder_fields(principal), role=role, scope=scope))
+
+
 def already_assigned(assignment: Assignment, *, code: str = "already_assigned") -> ValidationError:
     """The refusal of a second open assignment of one principal, role and scope; `assignment`
     is the new one (unsaved). roles.bulk checks a whole file with it before anything is saved."""
@@ -248,7 +268,7 @@ def already_assigned(assignment: Assignment, *, code: str = "already_assigned") 
         ALREADY_ASSIGNED,
         code=code,
         params={
-            "principal": assignment.principal.get_username(),
+            "principal": assignment.holder_name,
             "kind": assignment.kind,
             "role": assignment.role.name,
             "scope": assignment.scope.path,
@@ -259,7 +279,8 @@ def already_assigned(assignment: Assignment, *, code: str = "already_assigned") 
 def assign_eligible(
     *, actor, principal, role: Role, scope: Scope, start_at: datetime, end_at: datetime | None, justification: str = ""
 ) -> EligibleAssignment:
-    """Make `principal` eligible for `role` at `scope`, within the role's assignment rules."""
+    """Make `principal` (a user, or a Django group: each member) eligible for `role` at `scope`,
+    within the role's assignment rules."""
     return _create_assignment(
         EligibleAssignment,
         actor=actor,
@@ -275,7 +296,8 @@ def assign_eligible(
 def assign_active(
     *, actor, principal, role: Role, scope: Scope, start_at: datetime, end_at: datetime | None, justification: str
 ) -> ActiveAssignment:
-    """Give `principal` an active (standing or time-bound) assignment, within the role's rules."""
+    """Give `principal` (a user or a Django group) an active (standing or time-bound) assignment,
+    within the role's rules."""
     return _create_assignment(
         ActiveAssignment,
         actor=actor,
@@ -296,7 +318,7 @@ def remove_assignment(*, actor, assignment: Assignment) -> bool:
     with transaction.atomic():
         assignment = (
             model.objects.select_for_update(of=("self",))
-            .select_related("role", "scope", "principal")
+            .select_related("role", "scope", "principal", "group")
             .get(pk=assignment.pk)
         )
         if assignment.ended_at is not None:
@@ -310,15 +332,13 @@ def remove_assignment(*, actor, assignment: Assignment) -> bool:
         # task and deactivate take such a row first and the head second.
         activated = []
         if model is EligibleAssignment:
+            # A user's own activations, or every member's activations through the group.
+            through = {"via_group": assignment.group} if assignment.group_id else {
+                "principal": assignment.principal, "via_group__isnull": True}  # fmt: skip
             activated = list(
                 ActiveAssignment.objects.select_for_update(of=("self",))
                 .open()
-                .filter(
-                    principal=assignment.principal,
-                    role=assignment.role,
-                    scope=assignment.scope,
-                    source=ActiveSource.ACTIVATION,
-                )
+                .filter(**through, role=assignment.role, scope=assignment.scope, source=ActiveSource.ACTIVATION)
                 .select_related("role", "scope", "principal")
                 .order_by("pk")
             )
@@ -331,12 +351,15 @@ def remove_assignment(*, actor, assignment: Assignment) -> bool:
     return True
 
 
-def _end_now(assignment: Assignment, *, actor, now: datetime, reason: str, action: str) -> None:
+def _end_now(
+    assignment: Assignment, *, actor, now: datetime, reason: str, action: str, data: dict | None = None
+) -> None:
     assignment.ended_at = now
     assignment.end_reason = reason
     assignment.ended_by = actor
     assignment.save(update_fields=["ended_at", "end_reason", "ended_by"])
-    record_event(actor=actor, action=action, target=assignment, data={"assignment_type": assignment.kind})
+    record_event(actor=actor, action=action, target=assignment,
+                 data={"assignment_type": assignment.kind, **_group_of(assignment), **(data or {})})  # fmt: skip
 
 
 END_IN_PAST = "The new end must be in the future; %(end)s has passed."
@@ -390,14 +413,16 @@ ALREADY_ENDED = "This role assignment has already ended."
 
 
 def grant_activation(
-    *, actor, eligibility: EligibleAssignment, start_at: datetime, end_at: datetime, justification: str
+    *, actor, principal, eligibility: EligibleAssignment, start_at: datetime, end_at: datetime, justification: str
 ) -> ActiveAssignment:
-    """The active assignment an activation produces. The caller (activations.services) has
-    checked the activation rules and holds the eligibility's row lock."""
-    _close_lapsed(ActiveAssignment, principal=eligibility.principal, role=eligibility.role, scope=eligibility.scope,
+    """The active assignment an activation of `eligibility` by `principal` produces (a member of
+    its group, for a group's). The caller (activations.services) has checked the activation
+    rules and holds the eligibility's row lock."""
+    _close_lapsed(ActiveAssignment, principal=principal, role=eligibility.role, scope=eligibility.scope,
                   now=timezone.now())  # fmt: skip
     assignment = ActiveAssignment(
-        principal=eligibility.principal,
+        principal=principal,
+        via_group=eligibility.group,
         role=eligibility.role,
         scope=eligibility.scope,
         start_at=start_at,
@@ -532,3 +557,32 @@ def import_eligible_assignments(*, actor, rows: list, now: datetime) -> list[Eli
             data={"assignment_type": EligibleAssignment.kind, "count": len(created)},
         )
     return created
+
+
+# Group membership --------------------------------------------------------------------------
+
+LEFT_GROUP = "%(user)s is no longer a member of %(group)s."
+
+
+def end_access_through_group(*, actor, user, group: Group) -> int:
+    """`user` has left `group`: end now what they activated through it (access already ended
+    with the membership, see AssignmentQuerySet.held_by; this records it). Returns how many."""
+    now = timezone.now()
+    ended = 0
+    with transaction.atomic():
+        through = (
+            ActiveAssignment.objects.select_for_update(of=("self",))
+            .open()
+            .filter(principal=user, via_group=group)
+            .select_related("role", "scope", "principal", "via_group")
+            .order_by("pk")
+        )
+        reason = LEFT_GROUP % {"user": user.get_username(), "group": group.name}
+        for assignment in through:
+            if assignment.end_at <= now:
+                record_expiry(model=ActiveAssignment, assignment_id=assignment.pk, now=now)
+                continue
+            _end_now(assignment, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed",
+                     data={"reason": reason, "via_group": group.name})  # fmt: skip
+            ended += 1
+    return ended

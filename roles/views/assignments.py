@@ -32,8 +32,8 @@ def _assignments(*, at: datetime, filters: dict) -> list[Assignment]:
     lookups = Q()
     if "role" in filters:
         lookups &= Q(role=filters["role"])
-    if "user" in filters:
-        lookups &= Q(principal__username=filters["user"])
+    if "user" in filters:  # a username, or a group's name
+        lookups &= Q(principal__username=filters["user"]) | Q(group__name=filters["user"])
     if "scope" in filters:
         lookups &= Q(scope__path=filters["scope"])
     if filters.get("duration") == "permanent":
@@ -45,8 +45,8 @@ def _assignments(*, at: datetime, filters: dict) -> list[Assignment]:
     rows = []
     for kind in kinds:
         queryset = not_ended(ASSIGNMENT_MODELS[kind].objects, at).filter(lookups)
-        rows += queryset.select_related("principal", "role", "scope", "created_by")
-    return sorted(rows, key=lambda a: (a.role.name, a.scope.path, a.principal.get_username(), a.kind))
+        rows += queryset.select_related("principal", "group", "role", "scope", "created_by")
+    return sorted(rows, key=lambda a: (a.role.name, a.scope.path, a.holder_name, a.kind))
 
 
 @pim_administrator_required
@@ -79,7 +79,7 @@ def assignment_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"{assignment.principal.get_username()} is now {assignment.kind} for "
+                f"{assignment.holder_name} is now {assignment.kind} for "
                 f"{assignment.role.name} at {assignment.scope.path}.",
             )
             return redirect("manage:assignments")
@@ -89,7 +89,7 @@ def assignment_create(request: HttpRequest) -> HttpResponse:
 def _assignment(kind: str, assignment_id: int) -> Assignment:
     """The eligible or active assignment with this id, with everything the pages show; 404 otherwise."""
     model = ASSIGNMENT_MODELS.get(kind)
-    related = ("principal", "role", "scope", "created_by", "ended_by")
+    related = ("principal", "group", "role", "scope", "created_by", "ended_by")
     assignment = model and model.objects.select_related(*related).filter(pk=assignment_id).first()
     if not assignment:
         raise Http404(f"No {kind} assignment {assignment_id}.")
@@ -146,7 +146,7 @@ def assignment_remove(request: HttpRequest, kind: str, assignment_id: int) -> Ht
         messages.success(
             request,
             f"Removed the {kind} assignment of {assignment.role.name} at "
-            f"{assignment.scope.path} from {assignment.principal.get_username()}.",
+            f"{assignment.scope.path} from {assignment.holder_name}.",
         )
         return redirect("manage:assignments")
     messages.error(request, ALREADY_ENDED)

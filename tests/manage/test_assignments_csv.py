@@ -155,7 +155,8 @@ def test_a_file_with_bad_rows_changes_nothing_and_lists_every_bad_row(manager_cl
     response = upload(manager_client, file)
 
     assert problems(response) == {
-        3: ["principal: No account has the username 'zed'; give the username of an existing, active account."],
+        3: ["principal: No account has the username 'zed'; give the username of an existing, active account, "
+            "or group:NAME."],
         4: ["role: No role has the slug 'no-such-role'; give one of: application-administrator, billing-administrator, "
             "exchange-administrator, global-administrator, helpdesk-administrator, privileged-role-administrator, "
             "security-administrator, security-reader, user-administrator."],

@@ -221,7 +221,7 @@ def test_a_second_open_assignment_of_the_same_role_and_scope_is_refused(manager_
 
 def test_a_refusal_from_the_service_is_shown_on_the_form(manager_client, dave, monkeypatch):
     # The form's pre-check passed, but another administrator got there first.
-    monkeypatch.setattr("roles.forms.AssignmentForm._check_not_assigned", staticmethod(lambda **kwargs: None))
+    monkeypatch.setattr("roles.services.check_not_assigned", lambda *args, **kwargs: None)
     EligibleAssignmentFactory(principal=dave, role=role("user-administrator"))
 
     response = manager_client.post(NEW, new_assignment(principal=dave))
