@@ -3,11 +3,11 @@ Each problem names its rule, its field and, where there is one, the allowed rang
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from roles.rules import JUSTIFICATION_MAX_LENGTH, describe_minutes
+from roles.rules import JUSTIFICATION_MAX_LENGTH, describe_minutes, fmt_time  # noqa: F401  fmt_time is used as rules.fmt_time
 
 MIN_ACTIVATION_MINUTES = 30
 
@@ -49,10 +49,6 @@ class Problem:
     field: str | None
     message: str
     params: dict
-
-
-def fmt_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def check_activation(

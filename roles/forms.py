@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
-from roles import rules, services
+from roles import notifications, rules, services
 from roles.choices import AssignmentType
 from roles.models import ActiveAssignment, EligibleAssignment, Role, RoleSettings, Scope
 from roles.selectors import stage_plans
@@ -94,14 +94,57 @@ class RoleSettingsForm(forms.Form):
             "activation_hours": hours,
             "activation_minutes": minutes,
         }
+        for rule in notifications.RULES:
+            wanted = notifications.settings_of(role_settings.notification_rules, rule)
+            initial |= {
+                _rule_field(rule, "default"): wanted["default_recipients"],
+                _rule_field(rule, "additional"): ", ".join(wanted["additional_recipients"]),
+                _rule_field(rule, "critical"): wanted["critical_only"],
+            }
         super().__init__(data, initial=initial)
         self.fields["activation_hours"].help_text = f"Activation maximum duration: {_range('activation_max_minutes')}."
+        for rule in notifications.RULES:
+            recipients = notifications.DEFAULT_RECIPIENTS[rule.audience]
+            self.fields[_rule_field(rule, "default")] = forms.BooleanField(
+                label=f"{rule.label}: default recipients ({recipients})", required=False
+            )
+            self.fields[_rule_field(rule, "additional")] = forms.CharField(
+                label=f"{rule.label}: additional recipients", required=False, max_length=2000,
+                help_text="Email addresses separated by commas (at most 20).",
+            )  # fmt: skip
+            self.fields[_rule_field(rule, "critical")] = forms.BooleanField(
+                label=f"{rule.label}: critical emails only", required=False
+            )
+
+    def notification_sections(self) -> list[tuple[str, list[dict]]]:
+        """The nine rules for the template: per event, each rule with its three fields."""
+        sections = []
+        for event, title in notifications.EVENTS.items():
+            parts = ("default", "additional", "critical")
+            rows = [
+                {"rule": rule, **{part: self[_rule_field(rule, part)] for part in parts}}
+                for rule in notifications.RULES
+                if rule.event == event
+            ]
+            sections.append((title, rows))
+        return sections
 
     def clean(self):
         cleaned = super().clean()
         hours, minutes = cleaned.get("activation_hours"), cleaned.get("activation_minutes")
         if hours is not None and minutes is not None:
             cleaned["activation_max_minutes"] = hours * 60 + minutes
+        chosen = {}
+        for rule in notifications.RULES:
+            additional = cleaned.get(_rule_field(rule, "additional")) or ""
+            wanted = {
+                "default_recipients": cleaned.get(_rule_field(rule, "default"), False),
+                "additional_recipients": [address.strip() for address in additional.split(",") if address.strip()],
+                "critical_only": cleaned.get(_rule_field(rule, "critical"), False),
+            }
+            if wanted != notifications.DEFAULT:  # Entra's defaults are not stored
+                chosen[rule.key] = wanted
+        cleaned["notification_rules"] = chosen
         return cleaned
 
     def changes(self) -> dict:
@@ -117,8 +160,17 @@ class RoleSettingsForm(forms.Form):
         for setting, errors in refusal.error_dict.items():
             if setting == "stages":
                 continue
-            field = self.FIELD_OF_SETTING.get(setting, setting)
-            self.add_error(field if field in self.fields else None, errors)
+            for error in errors:
+                field = self.FIELD_OF_SETTING.get(setting, setting)
+                rule = notifications.RULES_BY_KEY.get((error.params or {}).get("key"))
+                if rule is not None:
+                    field = _rule_field(rule, "additional")
+                self.add_error(field if field in self.fields else None, error)
+
+
+def _rule_field(rule, part: str) -> str:
+    """The settings form's field for one part of one notification rule."""
+    return f"notify__{rule.event}__{rule.audience}__{part}"
 
 
 def _kept_minutes(hours: int | None, current: int | None) -> int | None:

@@ -105,6 +105,10 @@ class RoleSettings(models.Model):
     require_mfa_on_active_assignment = models.BooleanField(default=True)
     require_justification_on_active_assignment = models.BooleanField(default=True)
 
+    # Notification (roles.notifications.RULES): rule key -> {default_recipients, additional_recipients,
+    # critical_only}; a rule not listed has Entra's defaults.
+    notification_rules = models.JSONField(default=dict, blank=True)
+
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

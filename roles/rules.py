@@ -3,7 +3,7 @@ the allowed range; messages are constants so that tests and API clients can rely
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 
@@ -18,6 +18,11 @@ class Bound:
 
     def describe(self, value: int) -> str:
         return _describe(value, self.unit)
+
+
+def fmt_time(value: datetime) -> str:
+    """How a moment reads in every message and mail: UTC, to the minute."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def describe_minutes(minutes: int) -> str:

@@ -40,6 +40,32 @@ def administrator_holders() -> set[str]:
     return holders
 
 
+def administrators_to_notify() -> QuerySet:
+    """Active users who hold Global or Privileged Role Administrator, eligible or active (their
+    own or through a group): Entra's "Admin" default recipients of a role's notifications."""
+    held = {model: model.objects.open().filter(role__slug__in=ADMIN_ROLE_SLUGS)
+            for model in (EligibleAssignment, ActiveAssignment)}  # fmt: skip
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(pk__in=held[EligibleAssignment].values("principal"))
+            | Q(pk__in=held[ActiveAssignment].values("principal"))
+            | Q(groups__in=held[EligibleAssignment].values("group"))
+            | Q(groups__in=held[ActiveAssignment].values("group"))
+        )
+        .distinct()
+        .order_by("username")
+    )
+
+
+def members_of(assignment) -> QuerySet | list:
+    """Who an assignment is for: its user, or its group's active members."""
+    if assignment.group_id:
+        return assignment.group.user_set.filter(is_active=True).order_by("username")
+    return [assignment.principal]
+
+
 @dataclass(frozen=True)
 class AccessDecision:
     allowed: bool

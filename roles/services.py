@@ -9,14 +9,15 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import record_event
-from roles import hooks, rules
+from roles import hooks, notifications, rules
 from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
 from roles.choices import ActiveSource, EndReason
 from roles.models import ActiveAssignment, ApprovalStage, Assignment, EligibleAssignment, Role, RoleSettings, Scope
-from roles.selectors import administrator_holders, stage_plans
+from roles.selectors import administrator_holders, administrators_to_notify, members_of, stage_plans
 
 ALREADY_ASSIGNED = (
     "%(principal)s already has an open %(kind)s assignment of %(role)s at %(scope)s; update or remove that one instead."
@@ -42,6 +43,7 @@ SETTINGS_FIELDS = (
     "max_active_days",
     "require_mfa_on_active_assignment",
     "require_justification_on_active_assignment",
+    "notification_rules",
 )
 
 
@@ -139,6 +141,10 @@ def update_role_settings(
             )
         except ValidationError as refusal:
             problems.update(refusal.error_dict)
+        try:
+            notifications.check_notification_rules(role_settings.notification_rules)
+        except ValidationError as refusal:
+            problems.update(refusal.error_dict)
         old_stages = stage_plans(role_settings)
         new_stages = list(stages) if stages is not None else old_stages
         try:
@@ -228,6 +234,7 @@ def _create_assignment(
             **extra,
         )
         _save_new(assignment, code="already_assigned")
+        _announce_assignment(assignment, actor=actor)
         record_event(
             actor=actor,
             action="assignment.created",
@@ -237,6 +244,37 @@ def _create_assignment(
         )  # fmt: skip
         hooks.window_set(assignment)
     return assignment
+
+
+def _announce_assignment(assignment: Assignment, *, actor) -> None:
+    """Entra's assignment notifications: the administrators' alert and the assignee's notice,
+    as the role's notification rules say (queued in this transaction, sent after it commits)."""
+    role, scope = assignment.role, assignment.scope
+    until = f"until {rules.fmt_time(assignment.end_at)}" if assignment.end_at else "permanently"
+    what = f"{assignment.kind} for {role.name} at {scope.path}, from {rules.fmt_time(assignment.start_at)} {until}"
+    why = (
+        f"Assigned by {actor.get_username() if actor else 'PIM'}. Justification: {assignment.justification or '(none)'}"
+    )
+    event = f"{assignment.kind}_assigned"
+    admin_link = notifications.site_url(reverse("manage:assignment", args=[assignment.kind, assignment.pk]))
+    notifications.notify(
+        role=role, event=event, audience="admin",
+        # Not the administrator who did it, nor the assignee (told below).
+        recipients=administrators_to_notify().exclude(pk=getattr(actor, "pk", None))
+        .exclude(pk__in=[member.pk for member in members_of(assignment)]),
+        subject=f"[PIM] {assignment.holder_name} is now {assignment.kind} for {role.name} at {scope.path}",
+        body=f"{assignment.holder_name} is now {what}.\n{why}\n\n{admin_link}\n", link=admin_link,
+        data={"assignment_type": assignment.kind, "assignment_id": assignment.pk},
+    )  # fmt: skip
+    my_roles = notifications.site_url(reverse("activations:my-roles"))
+    through = f" through the group {assignment.group.name}" if assignment.group_id else ""
+    activate = "Activate it from My roles when you need it." if assignment.kind == "eligible" else "It is active."
+    notifications.notify(
+        role=role, event=event, audience="assignee", recipients=members_of(assignment),
+        subject=f"[PIM] You are now {assignment.kind} for {role.name} at {scope.path}",
+        body=f"You are now {what}{through}. {activate}\n{why}\n\n{my_roles}\n", link=my_roles,
+        data={"assignment_type": assignment.kind, "assignment_id": assignment.pk},
+    )  # fmt: skip
 
 
 def _group_of(assignment: Assignment) -> dict:
@@ -368,9 +406,13 @@ ACTIVATION_END_FIXED = (
 )
 
 
-def change_assignment_end(*, actor, assignment: Assignment, end_at: datetime | None) -> Assignment:
+def change_assignment_end(
+    *, actor, assignment: Assignment, end_at: datetime | None, window_start: datetime | None = None
+) -> Assignment:
     """An administrator moves the end of an eligible or admin-made active assignment (empty:
-    permanent), within the role's assignment rules; audited with the old and new end."""
+    permanent), within the role's assignment rules; audited with the old and new end.
+    `window_start`: where the role's maximum duration is counted from, the assignment's start
+    unless given (an approved extension counts from its decision: activations.services)."""
     model = type(assignment)
     now = timezone.now()
     with transaction.atomic():
@@ -389,7 +431,7 @@ def change_assignment_end(*, actor, assignment: Assignment, end_at: datetime | N
                 {"end_at": ValidationError(END_IN_PAST, code="end_in_past", params={"end": end_at.isoformat()})}
             )
         rules.check_assignment_window(
-            role_settings=role_settings, kind=model.kind, start_at=assignment.start_at, end_at=end_at,
+            role_settings=role_settings, kind=model.kind, start_at=window_start or assignment.start_at, end_at=end_at,
             justification=assignment.justification if model.kind == "active" else "",
         )  # fmt: skip
         if assignment.end_at == end_at:
@@ -586,3 +628,40 @@ def end_access_through_group(*, actor, user, group: Group) -> int:
                      data={"reason": reason, "via_group": group.name})  # fmt: skip
             ended += 1
     return ended
+
+
+# Extend an activation ----------------------------------------------------------------------
+
+EXTEND_NOT_LATER = "The new end (%(end)s) must be later than the current end (%(current)s)."
+
+
+def extend_activation(*, actor, assignment: ActiveAssignment, end_at: datetime) -> ActiveAssignment:
+    """Move an activated role's end later, to `end_at`; audited (assignment.extended, with the
+    old and new end) and the expiry schedule follows (hooks.window_set). The caller
+    (activations.services) has checked the activation rules: the role's maximum in total, the
+    eligibility's end, MFA, justification, approval."""
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = (
+            ActiveAssignment.objects.select_for_update(of=("self",))
+            .select_related("role", "scope", "principal")
+            .get(pk=assignment.pk)
+        )
+        if assignment.source != ActiveSource.ACTIVATION:
+            raise ValidationError(NOT_ACTIVATED, code="not_activated", params={"role": assignment.role.name})
+        if assignment.ended_at is not None or assignment.end_at <= now:
+            raise ValidationError(ALREADY_ENDED, code="already_ended")
+        if end_at <= assignment.end_at:
+            raise ValidationError(
+                {"end_at": ValidationError(EXTEND_NOT_LATER, code="end_not_later", params={
+                    "end": rules.fmt_time(end_at), "current": rules.fmt_time(assignment.end_at)})}
+            )  # fmt: skip
+        old_end = assignment.end_at
+        assignment.end_at = end_at
+        assignment.save(update_fields=["end_at"])
+        record_event(
+            actor=actor, action="assignment.extended", target=assignment,
+            data={"assignment_type": assignment.kind, "end_at": [old_end, end_at]},
+        )  # fmt: skip
+        hooks.window_set(assignment)
+    return assignment

@@ -10,7 +10,7 @@ from pytest_django.asserts import assertContains
 
 from activations import services as activation_services
 from audit.models import AuditEvent
-from roles import rules
+from roles import notifications, rules
 from roles.models import RoleSettings
 from roles.rules import StagePlan
 from roles.services import update_role_settings
@@ -50,6 +50,8 @@ def _form(stages=(), **overrides) -> dict:
         "require_mfa_on_active_assignment": "on",
         "require_justification_on_active_assignment": "on",
     }
+    # Every notification rule at Entra's default: default recipients on, nobody extra, all mail.
+    data |= {f"notify__{rule.event}__{rule.audience}__default": "on" for rule in notifications.RULES}
     data |= {"stages-TOTAL_FORMS": str(len(stages) + 1), "stages-INITIAL_FORMS": "0"}
     for index, stage in enumerate([*stages, {}]):
         data |= {f"stages-{index}-approvals_required": "1", f"stages-{index}-timeout_hours": "24"}
@@ -216,3 +218,30 @@ def test_removing_a_stage_keeps_the_others_in_order(admin_client, pim_admin, rol
     assertContains(response, "Settings of Helpdesk Operator saved.")
     [stage] = RoleSettings.objects.get(role=role).stages.all()
     assert (stage.position, list(stage.approvers.all())) == (1, [carol])
+
+
+def test_notification_rules_are_saved_when_they_differ_from_entras_defaults(admin_client, role):
+    response = admin_client.post(
+        _url(role),
+        _form(notify__activated__admin__default=None, notify__activated__admin__critical="on",
+              notify__activated__approver__additional="secops@example.com, oncall@example.com"),
+        follow=True,
+    )  # fmt: skip
+
+    assertContains(response, "Settings of Helpdesk Operator saved.")
+    assert RoleSettings.objects.get(role=role).notification_rules == {
+        "role.activated.admin": {"default_recipients": False, "additional_recipients": [], "critical_only": True},
+        "role.activated.approver": {"default_recipients": True, "critical_only": False,
+                                    "additional_recipients": ["secops@example.com", "oncall@example.com"]},
+    }  # fmt: skip
+    assertContains(response, 'value="secops@example.com, oncall@example.com"')
+
+
+def test_a_bad_additional_recipient_is_refused_beside_its_rule(admin_client, role):
+    response = admin_client.post(_url(role), _form(notify__eligible_assigned__assignee__additional="bob@, a@b.example"))
+
+    message = ("Notification to the assigned user (assignee) (members are assigned as eligible to this role): "
+               "&#x27;bob@&#x27; is not an email address; list addresses separated by commas.")  # fmt: skip
+    assertContains(response, f'<p class="error" id="id_notify__eligible_assigned__assignee__additional_error" '
+                             f'role="alert">{message}</p>', html=True)  # fmt: skip
+    assert RoleSettings.objects.get(role=role).notification_rules == {}
