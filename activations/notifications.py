@@ -4,14 +4,11 @@ notifies nobody."""
 
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 
 from audit import outbox
-
-
-def site_url(path: str) -> str:
-    return settings.PIM_SITE_URL.rstrip("/") + path
+from roles import notifications as role_notifications
+from roles.notifications import site_url
 
 
 def notify(
@@ -19,13 +16,24 @@ def notify(
     recipients,
     subject: str,
     body: str,
-    rule: str = "activation.notice",
+    role=None,
+    event: str = "activated",
+    audience: str = "assignee",
     link: str = "",
-    critical: bool = False,
+    action_required: bool = False,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """One message per recipient with an address, plus one per webhook that listens to `rule`."""
-    outbox.queue(rule=rule, recipients=recipients, subject=subject, body=body, link=link, critical=critical, data=data)
+    """Tell people about a request or an assignment of `role`, as the role's notification rule
+    for `event` and `audience` says (roles.notifications): one message per recipient with an
+    address, plus the rule's additional addresses and webhooks."""
+    if role is None:  # not about one role: no rule applies
+        outbox.queue(rule="activation.notice", recipients=recipients, subject=subject, body=body, link=link,
+                     critical=action_required, data=data)  # fmt: skip
+        return
+    role_notifications.notify(
+        role=role, event=event, audience=audience, recipients=recipients, subject=subject, body=body, link=link,
+        action_required=action_required, data=data,
+    )  # fmt: skip
 
 
 def request_link(request) -> str:

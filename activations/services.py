@@ -19,7 +19,7 @@ from audit import context
 from audit.services import record_event
 from roles import services as role_services
 from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, RoleSettings
-from roles.selectors import may_decide_at_stage, stage_deciders, stage_of
+from roles.selectors import administrators_to_notify, may_decide_at_stage, stage_deciders, stage_of
 
 
 class ActivationsRefused(ValidationError):
@@ -216,9 +216,28 @@ def _grant(*, actor, request: ActivationRequest, eligibility: EligibleAssignment
     request.assignment = assignment
     request.status = RequestStatus.APPROVED if start > now else RequestStatus.PROVISIONED
     request.save(update_fields=["assignment", "status"])
+    _alert_administrators(request, assignment)
     # The expiry schedule comes from the roles hook (activations.apps); the start is ours.
     if start > now:
         transaction.on_commit(lambda: scheduling.schedule_start(request))
+
+
+def _alert_administrators(request: ActivationRequest, assignment: ActiveAssignment) -> None:
+    """Entra's role activation alert, to the PIM administrators (not the requester)."""
+    who = request.requester.get_username()
+    approved = ", ".join(request.approvals.values_list("approver__username", flat=True)) or "no approval needed"
+    notifications.notify(
+        role=request.role, audience="admin", link=notifications.request_link(request),
+        recipients=administrators_to_notify().exclude(pk=request.requester_id),
+        subject=f"[PIM] {who} activated {request.role.name} at {request.scope.path}",
+        body=(
+            f"{who} activated {request.role.name} at {request.scope.path} from {rules.fmt_time(assignment.start_at)} "
+            f"until {rules.fmt_time(assignment.end_at)}.\n\n"
+            f"Justification: {request.justification or '(none)'}\n"
+            f"Ticket: {request.ticket_system} {request.ticket_number}\n"
+            f"Approved by: {approved}\n\n{notifications.request_link(request)}\n"
+        ),
+    )  # fmt: skip
 
 
 def _enter_stage(request: ActivationRequest, stage: ApprovalStage, *, now: datetime) -> None:
@@ -244,6 +263,10 @@ def _tell_approvers(request: ActivationRequest, stage: ApprovalStage | None, *, 
     where = f" (approval stage {stage.position} of {stages})" if stages > 1 else ""
     why = "Nobody has decided yet, so you are asked too.\n\n" if escalation else ""
     notifications.notify(
+        role=request.role,
+        audience="approver",
+        action_required=True,
+        link=notifications.request_link(request),
         recipients=recipients,
         subject=f"[PIM] {request.requester.get_username()} asks to activate {request.role.name}{where}",
         body=(
@@ -367,6 +390,9 @@ def _settle(request: ActivationRequest, *, status: str, now: datetime) -> None:
 
 def _tell_requester(request: ActivationRequest, what: str) -> None:
     notifications.notify(
+        role=request.role,
+        audience="assignee",
+        link=notifications.request_link(request),
         recipients=[request.requester],
         subject=f"[PIM] Your request for {request.role.name} {what.split(':')[0].split(';')[0]}",
         body=f"Your request to activate {request.role.name} at {request.scope.path} {what}\n\n"

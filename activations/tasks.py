@@ -2,12 +2,15 @@
 Each is safe to run twice, late, or after a crash half-way (the services compare-and-swap)."""
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from activations import services
-from activations.notifications import notify
+from activations.notifications import notify, site_url
 from activations.scheduling import KINDS
+from roles.choices import ActiveSource
 from roles.models import ActiveAssignment
+from roles.selectors import members_of
 from roles.services import record_expiry
 
 
@@ -49,9 +52,14 @@ def sweep() -> str:
 def _tell_holder_of_expiry(model, assignment_id: int) -> None:
     if model is not ActiveAssignment:
         return
-    assignment = ActiveAssignment.objects.select_related("principal", "role", "scope").get(pk=assignment_id)
+    assignment = ActiveAssignment.objects.select_related("principal", "group", "role", "scope").get(pk=assignment_id)
+    activated = assignment.source == ActiveSource.ACTIVATION
     notify(
-        recipients=[assignment.principal],
+        role=assignment.role,
+        event="activated" if activated else "active_assigned",
+        audience="assignee",
+        link=site_url(reverse("activations:my-roles")),
+        recipients=members_of(assignment),
         subject=f"[PIM] {assignment.role.name} has expired",
         body=(
             f"Your {assignment.role.name} assignment at {assignment.scope.path} ended at "
