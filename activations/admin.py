@@ -12,9 +12,14 @@ class ApprovalInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(ActivationRequest)
 class ActivationRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Requests and decisions move only through the workflow's services."""
+    """Requests and decisions move only through the workflow's services. Extend and renew
+    requests show what they change (target_active or eligibility) and the end asked for, read-only
+    like every field (ReadOnlyAdminMixin)."""
 
-    list_display = ("id", "kind", "requester", "role", "scope", "status", "start_at", "duration_minutes", "created_at")
+    list_display = (
+        "id", "kind", "requester", "role", "scope", "status", "start_at", "duration_minutes", "requested_end_at",
+        "created_at",
+    )  # fmt: skip
     list_filter = ("status", "kind", "role")
     search_fields = ("requester__username", "justification", "ticket_number")
     list_select_related = ("requester", "role", "scope")

@@ -1,3 +1,5 @@
+import enum
+
 from django.db import models
 
 
@@ -31,3 +33,10 @@ class RequestKind(models.TextChoices):
 class Decision(models.TextChoices):
     APPROVE = "approve", "Approved"
     DENY = "deny", "Denied"
+
+
+class EndChoice(enum.Enum):
+    """What services.decide_request's `end_at` is when the administrator names none (None
+    already means permanent): the end the holder asked for."""
+
+    AS_REQUESTED = "as requested"

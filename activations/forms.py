@@ -4,7 +4,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import forms
 from django.utils import timezone
 
+from activations.choices import EndChoice
 from activations.rules import MIN_ACTIVATION_MINUTES
+from roles.forms import UTCDateTimeField
 from roles.rules import JUSTIFICATION_MAX_LENGTH, describe_minutes
 
 STEP_MINUTES = 30
@@ -115,3 +117,71 @@ def _most_minutes(eligibility, *, now: datetime) -> int:
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")])
     justification = forms.CharField(required=False, max_length=JUSTIFICATION_MAX_LENGTH)
+
+
+# Extend and renew ----------------------------------------------------------------------------
+
+
+class AssignmentChangeForm(forms.Form):
+    """Ask to extend or renew an eligible or administrator-made active assignment. Field names
+    are the service's keyword names (services.request_extension, request_renewal)."""
+
+    justification = forms.CharField(
+        label="Justification", max_length=JUSTIFICATION_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why you need the role longer (up to 500 characters).",
+        error_messages={"required": "Say why you need the role longer (1 to 500 characters).",
+                        "max_length": "A justification can be at most %(limit_value)d characters; "
+                                      "this one has %(show_value)d."},
+    )  # fmt: skip
+    requested_end_at = UTCDateTimeField(label="Until (UTC)", required=False)
+
+    def __init__(self, *args, default_end: datetime | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        longest = "permanent" if default_end is None else f"{default_end:%Y-%m-%d %H:%M} UTC"
+        self.fields[
+            "requested_end_at"
+        ].help_text = f"Date and time in UTC. Leave empty for the longest the role allows from now: {longest}."
+
+
+class ActivationExtensionForm(ActivationForm):
+    """The activate page's form for one activated role: how much longer instead of how long and
+    from when; the same justification, ticket and code fields and rules. It carries the end the
+    holder saw (`expected_end_at`), so that a double submit adds the time once."""
+
+    expected_end_at = forms.DateTimeField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, assignment, eligibility, needs_code: bool, **kwargs):
+        super().__init__(*args, eligibilities=[eligibility], needs_code=needs_code, **kwargs)
+        for name in ("start", "start_at", "time_zone"):
+            del self.fields[name]
+        self.fields["expected_end_at"].initial = assignment.end_at.isoformat()
+        high = assignment.role.settings.activation_max_minutes
+        granted = int((assignment.end_at - assignment.start_at).total_seconds() // 60)
+        left = high - granted
+        if eligibility.end_at is not None:
+            left = min(left, int((eligibility.end_at - assignment.end_at).total_seconds() // 60))
+        steps = list(range(STEP_MINUTES, left + 1, STEP_MINUTES)) + ([left] if left > 0 and left % STEP_MINUTES else [])
+        duration = self.fields["duration"]
+        duration.label = "Extend by"
+        duration.choices = [(m, describe_minutes(m)) for m in steps]
+        duration.initial = steps[-1] if steps else None
+        duration.help_text = (
+            f"{assignment.role.name} allows at most {describe_minutes(high)} in total; "
+            f"{describe_minutes(granted)} are already granted."
+        )
+        self.fields["justification"].help_text = "Why you need the role longer (up to 500 characters)."
+        self.can_extend = left > 0
+
+
+class ChangeDecisionForm(DecisionForm):
+    """An administrator's decision on an extension or renewal: approve as asked, or with
+    another end (`end_at`, UTC), or as permanent; deny with a justification."""
+
+    end_at = UTCDateTimeField(label="New end (UTC)", required=False)
+    permanent = forms.BooleanField(label="Permanent", required=False)
+
+    def decision_end(self):
+        """services.decide_request's end_at: as asked unless a new end (or permanent) is given."""
+        if self.cleaned_data.get("permanent"):
+            return None
+        return self.cleaned_data.get("end_at") or EndChoice.AS_REQUESTED

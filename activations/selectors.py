@@ -1,6 +1,6 @@
 """Reads shared by My roles, the approvals inbox, request pages and (later) the API."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -8,7 +8,9 @@ from django.utils import timezone
 
 from activations.choices import Decision, RequestKind, RequestStatus
 from activations.models import ActivationRequest, Approval
+from activations.rules import RENEW_UNTIL_DAYS
 from audit.models import AuditEvent
+from roles.choices import ActiveSource, EndReason
 from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment
 from roles.selectors import is_approver, is_pim_administrator
 
@@ -68,7 +70,8 @@ def pending_for_approver(*, user, at: datetime | None = None) -> QuerySet[Activa
     at = at or timezone.now()
     decided_by_user = Approval.objects.filter(request=OuterRef("pk"), approver=user)
     return (
-        ActivationRequest.objects.filter(status=RequestStatus.PENDING_APPROVAL)
+        ActivationRequest.objects.decided_by_approvers()  # extend and renew of assignments: administrators'
+        .filter(status=RequestStatus.PENDING_APPROVAL)
         # An eligibility removed a moment ago: nothing left to decide (the sweep fails the request).
         .filter(eligibility__ended_at__isnull=True)
         .filter(_may_decide(user, at))
@@ -101,6 +104,8 @@ def stage_progress() -> dict:
 
 def can_decide_now(*, user, request: ActivationRequest) -> bool:
     """Whether the request waits in `user`'s inbox: the same rule as the inbox itself."""
+    if request.is_decided_by_administrators:  # Extend and renew (below)
+        return assignment_changes_for(user=user).filter(pk=request.pk).exists()
     return pending_for_approver(user=user).filter(pk=request.pk).exists()
 
 
@@ -125,6 +130,7 @@ def timeline_of(request: ActivationRequest) -> QuerySet[AuditEvent]:
     about = Q(target_type=ActivationRequest._meta.label_lower, target_id=str(request.pk))
     if request.assignment_id:
         about |= Q(target_type=ActiveAssignment._meta.label_lower, target_id=str(request.assignment_id))
+    about |= _changed_assignment_events(request)  # Extend and renew (below)
     return AuditEvent.objects.filter(about).order_by("sequence")
 
 
@@ -138,3 +144,55 @@ def pending_requests_per_role(now):
         .values("count")
     )
     return Coalesce(Subquery(waiting), 0)
+
+
+# Extend and renew ----------------------------------------------------------------------------
+
+
+def assignment_changes_for(*, user, at: datetime | None = None) -> QuerySet[ActivationRequest]:
+    """Pending extend and renew requests of assignments, for a PIM administrator at `at`
+    (default now) to decide: not their own. Empty for anyone else. The request's assignment
+    (eligible or active) is joined: no query per request."""
+    at = at or timezone.now()
+    if not is_pim_administrator(user=user, at=at):
+        return ActivationRequest.objects.none()
+    return (
+        ActivationRequest.objects.decided_by_administrators()
+        .filter(status=RequestStatus.PENDING_APPROVAL)
+        .exclude(requester=user)
+        .select_related("role", "scope", "requester", "eligibility", "target_active", "role__settings")
+        .order_by("decide_by", "created_at")
+    )
+
+
+def expired_recently(*, user, at: datetime) -> list[EligibleAssignment | ActiveAssignment]:
+    """The user's own eligible and administrator-made active assignments that expired (not
+    removed) within the renewal window before `at`, and are not held again: what they may ask
+    to renew. Newest end first. Two queries."""
+    since = at - timedelta(days=RENEW_UNTIL_DAYS)
+    found: list = []
+    for model, extra in ((EligibleAssignment, {}), (ActiveAssignment, {"source": ActiveSource.ADMIN})):
+        held_again = model.objects.not_ended(at).filter(
+            principal=OuterRef("principal"), role=OuterRef("role"), scope=OuterRef("scope")
+        )
+        # Expired: closed as expired, or past its end and not yet swept.
+        expired = Q(end_reason=EndReason.EXPIRED) | Q(ended_at__isnull=True)
+        found += (
+            model.objects.filter(principal=user, end_at__gt=since, end_at__lte=at, **extra)
+            .filter(expired)
+            .exclude(Exists(held_again))
+            .select_related("role", "scope")
+        )
+    return sorted(found, key=lambda assignment: assignment.end_at, reverse=True)
+
+
+def _changed_assignment_events(request: ActivationRequest) -> Q:
+    """An extend or renew request's story includes what happened to the assignment it changes
+    from the moment it was asked (assignment.extended, assignment.updated)."""
+    if request.kind not in (RequestKind.EXTEND, RequestKind.RENEW):
+        return Q(pk__in=[])
+    if request.target_active_id:
+        target = Q(target_type=ActiveAssignment._meta.label_lower, target_id=str(request.target_active_id))
+    else:
+        target = Q(target_type=EligibleAssignment._meta.label_lower, target_id=str(request.eligibility_id))
+    return target & Q(occurred_at__gte=request.created_at)

@@ -45,7 +45,7 @@ def sweep() -> str:
     started = sum(services.start_scheduled(request_id=pk, now=now) for pk in list(due.values_list("pk", flat=True)))
     timed_out = services.time_out_requests(now=now)
     escalated = services.escalate_requests(now=now)
-    failed = services.settle_orphaned_requests(now=now)
+    failed = services.settle_orphaned_requests(now=now) + services.settle_orphaned_extensions(now=now)
     return f"expired {expired}, started {started}, timed out {timed_out}, escalated {escalated}, failed {failed}"
 
 

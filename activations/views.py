@@ -7,11 +7,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from activations import mfa, selectors, services
-from activations.choices import RequestStatus
-from activations.forms import ActivationForm, DecisionForm
+from activations import mfa, rules, scheduling, selectors, services
+from activations.choices import RequestKind, RequestStatus
+from activations.forms import (
+    ActivationExtensionForm,
+    ActivationForm,
+    AssignmentChangeForm,
+    ChangeDecisionForm,
+    DecisionForm,
+)
 from activations.models import ActivationRequest
+from roles.choices import ActiveSource
 from roles.models import ActiveAssignment, EligibleAssignment
+from roles.permissions import acts_as_pim_administrator
 
 
 @require_GET
@@ -23,6 +31,7 @@ def my_roles(request: HttpRequest) -> HttpResponse:
         "requests": selectors.requests_of(user=request.user),
         "now": now,
     }
+    context.update(_extend_and_renew_context(request.user, now=now, shown=context))  # Extend and renew (below)
     return render(request, "activations/my_roles.html", context)
 
 
@@ -108,6 +117,10 @@ def approvals(request: HttpRequest) -> HttpResponse:
     context = {
         "tab": tab,
         "pending": selectors.pending_for_approver(user=request.user),
+        # Extend and renew: for PIM administrators (the navigation asks the same, once per request).
+        "changes": selectors.assignment_changes_for(user=request.user)
+        if tab == "pending" and acts_as_pim_administrator(request)
+        else [],
         "history": selectors.decided_by_approver(user=request.user) if tab == "history" else [],
         "now": timezone.now(),
     }
@@ -169,3 +182,147 @@ def cancel(request: HttpRequest, request_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Your request for {activation.role.name} is canceled.")
     return redirect("activations:my-roles")
+
+
+# Extend and renew ----------------------------------------------------------------------------
+
+
+def _extend_and_renew_context(user, *, now, shown: dict) -> dict:
+    """What My roles shows for extend and renew. Pending requests and eligibilities ending soon
+    come from the rows the page reads anyway (evaluated here, read again from the cache by the
+    template); the recently expired assignments are two queries."""
+    pending = {RequestKind.EXTEND: {"active": set(), "eligible": set()},
+               RequestKind.RENEW: {"active": set(), "eligible": set()}}  # fmt: skip
+    for asked in shown["requests"]:
+        if asked.status == RequestStatus.PENDING_APPROVAL and asked.kind in pending:
+            if asked.target_active_id:
+                pending[asked.kind]["active"].add(asked.target_active_id)
+            else:
+                pending[asked.kind]["eligible"].add(asked.eligibility_id)
+    extend_from = now + timedelta(days=rules.EXTEND_FROM_DAYS)
+    return {
+        "pending_extensions": pending[RequestKind.EXTEND],
+        "pending_renewals": pending[RequestKind.RENEW],
+        # An assignment ending by then may be extended.
+        "extendable_if_ending_by": extend_from,
+        "ending_soon": [
+            eligibility
+            for eligibility in shown["eligible"]
+            if eligibility.principal_id == user.pk and eligibility.end_at and eligibility.end_at <= extend_from
+        ],
+        "expired": selectors.expired_recently(user=user, at=now),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def extend_activation(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    """Extend an activated role: how much longer, with the activate page's justification,
+    ticket and code."""
+    assignment = get_object_or_404(
+        ActiveAssignment.objects.select_related("role__settings", "scope"),
+        pk=assignment_id, principal=request.user, source=ActiveSource.ACTIVATION,
+    )  # fmt: skip
+    eligibility = services.activation_source(assignment)
+    if eligibility is None:
+        raise Http404
+    verified = mfa.verified_at(request.session)
+    needs_code = assignment.role.settings.require_mfa_on_activation and not mfa.is_fresh(verified)
+    form = ActivationExtensionForm(request.POST or None, assignment=assignment, eligibility=eligibility,
+                                   needs_code=needs_code)  # fmt: skip
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if needs_code:
+                verified = services.verify_extension_step_up(actor=request.user, assignment=assignment,
+                                                             token=data["otp_token"])  # fmt: skip
+                mfa.record_verification(request.session, at=verified)
+                form.drop_code_field()
+            extension = services.request_activation_extension(
+                actor=request.user, assignment=assignment, duration=timedelta(minutes=data["duration"]),
+                justification=data["justification"], ticket_system=data["ticket_system"],
+                ticket_number=data["ticket_number"], mfa_verified_at=verified, expected_end_at=data["expected_end_at"],
+            )  # fmt: skip
+        except ValidationError as refusal:
+            _add_refusal(form, refusal)
+        else:
+            messages.success(request, _extension_outcome(extension))
+            return redirect("activations:my-roles")
+    context = {"form": form, "assignment": assignment, "eligibility": eligibility, "now": timezone.now()}
+    return render(request, "activations/extend_activation.html", context)
+
+
+def _extension_outcome(extension: ActivationRequest) -> str:
+    role = extension.role.name
+    if extension.status == RequestStatus.PENDING_APPROVAL:
+        return f"{role}: your extension request was sent to its approvers."
+    end = ActiveAssignment.objects.values_list("end_at", flat=True).get(pk=extension.target_active_id)
+    return f"{role} is active until {timezone.localtime(end):%Y-%m-%d %H:%M %Z}."
+
+
+def _own_assignment(request: HttpRequest, kind: str, assignment_id: int):
+    """The caller's own eligible or active assignment; anyone else's, or no such kind: 404."""
+    model = scheduling.KINDS.get(kind)
+    if model is None:
+        raise Http404
+    return get_object_or_404(model.objects.select_related("role__settings", "scope"), pk=assignment_id,
+                             principal=request.user)  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+def request_extension(request: HttpRequest, kind: str, assignment_id: int) -> HttpResponse:
+    """Ask the PIM administrators to extend an assignment that ends within 14 days."""
+    return _assignment_change_page(request, _own_assignment(request, kind, assignment_id), RequestKind.EXTEND)
+
+
+@require_http_methods(["GET", "POST"])
+def request_renewal(request: HttpRequest, kind: str, assignment_id: int) -> HttpResponse:
+    """Ask the PIM administrators to renew an assignment that expired within 30 days."""
+    return _assignment_change_page(request, _own_assignment(request, kind, assignment_id), RequestKind.RENEW)
+
+
+def _assignment_change_page(request: HttpRequest, assignment, kind: str) -> HttpResponse:
+    now = timezone.now()
+    default_end = rules.default_assignment_end(role_settings=assignment.role.settings, kind=assignment.kind, now=now)
+    form = AssignmentChangeForm(request.POST or None, default_end=default_end)
+    verb = "extend" if kind == RequestKind.EXTEND else "renew"
+    if request.method == "POST" and form.is_valid():
+        service = services.request_extension if kind == RequestKind.EXTEND else services.request_renewal
+        try:
+            service(actor=request.user, assignment=assignment, **form.cleaned_data)
+        except ValidationError as refusal:
+            _add_refusal(form, refusal)
+        else:
+            messages.success(request, f"Your request to {verb} {assignment.role.name} at {assignment.scope.path} "
+                                      "was sent to the PIM administrators.")  # fmt: skip
+            return redirect("activations:my-roles")
+    context = {"form": form, "assignment": assignment, "verb": verb, "default_end": default_end, "now": now}
+    return render(request, "activations/change_assignment.html", context)
+
+
+@require_POST
+def decide_change(request: HttpRequest, request_id: int) -> HttpResponse:
+    """A PIM administrator approves (as asked, or with another end) or denies an extension or
+    renewal of an assignment."""
+    change = get_object_or_404(ActivationRequest.objects.select_related("role", "requester"), pk=request_id)
+    if not change.is_decided_by_administrators or not selectors.can_view_request(user=request.user, request=change):
+        raise Http404
+    form = ChangeDecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose Approve or Deny; a new end is a date and time (UTC); a justification has "
+                                "at most 500 characters.")  # fmt: skip
+    else:
+        decision = form.cleaned_data["decision"]
+        try:
+            services.decide_request(
+                actor=request.user, request=change, decision=decision,
+                justification=form.cleaned_data["justification"], end_at=form.decision_end(),
+            )  # fmt: skip
+        except ValidationError as refusal:
+            messages.error(request, f"{change.role.name} for {change.requester}: " + " ".join(refusal.messages))
+        else:
+            verb = "approved" if decision == "approve" else "denied"
+            messages.success(request, f"You {verb} {change.requester}'s {change.get_kind_display().lower()} "
+                                      f"request for {change.role.name}.")  # fmt: skip
+    if request.POST.get("next") == "request":
+        return redirect("activations:request", request_id=change.pk)
+    return redirect("activations:approvals")

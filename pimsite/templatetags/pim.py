@@ -6,6 +6,6 @@ register = template.Library()
 
 
 @register.filter
-def duration_minutes(minutes: int) -> str:
-    """480 -> '8 h'; 90 -> '1 h 30 min'."""
-    return describe_minutes(int(minutes))
+def duration_minutes(minutes: int | None) -> str:
+    """480 -> '8 h'; 90 -> '1 h 30 min'; None (an extension or renewal that names an end) -> '—'."""
+    return "—" if minutes is None else describe_minutes(int(minutes))

@@ -86,10 +86,11 @@ def test_active_roles_show_window_countdown_and_source_and_only_activated_ones_c
 
     active = section(response, "active-heading")
     assert rows(active) == [
+        # Both may be extended: the activation within its maximum, the assignment as it ends within 14 days.
         ["Security Reader", "/", "2026-11-22 09:00 UTC", "2026-11-25 09:00 UTC", "3 days",
-         "Assigned by an administrator", ""],
+         "Assigned by an administrator", "Extend"],
         ["User Administrator", "/", "2026-11-22 09:00 UTC", "2026-11-22 11:00 UTC", "2 hours", "Activated",
-         "Deactivate"],
+         "Deactivate Extend"],
     ]  # fmt: skip
     # pim.js turns each data-countdown into a live "1 h 59 min 59 s".
     assert 'data-countdown="2026-11-22T11:00:00+00:00"' in active
@@ -172,8 +173,9 @@ def test_other_peoples_roles_are_not_listed(alice_client, alice, dave):
 
 
 # session, user, OTP device, is_pim_administrator (the Admin link in the navigation),
-# eligible roles (held and pending as EXISTS), active roles, requests (role and scope joined).
-MY_ROLES_QUERIES = 7
+# eligible roles (held and pending as EXISTS), active roles, requests (role and scope joined),
+# recently expired eligible and active assignments (to renew).
+MY_ROLES_QUERIES = 9
 
 
 @pytest.mark.parametrize("n_roles", [1, 12])
