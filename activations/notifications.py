@@ -6,7 +6,6 @@ from typing import Any
 
 from django.urls import reverse
 
-from audit import outbox
 from roles import notifications as role_notifications
 from roles.notifications import site_url
 
@@ -16,7 +15,7 @@ def notify(
     recipients,
     subject: str,
     body: str,
-    role=None,
+    role,
     event: str = "activated",
     audience: str = "assignee",
     link: str = "",
@@ -26,10 +25,6 @@ def notify(
     """Tell people about a request or an assignment of `role`, as the role's notification rule
     for `event` and `audience` says (roles.notifications): one message per recipient with an
     address, plus the rule's additional addresses and webhooks."""
-    if role is None:  # not about one role: no rule applies
-        outbox.queue(rule="activation.notice", recipients=recipients, subject=subject, body=body, link=link,
-                     critical=action_required, data=data)  # fmt: skip
-        return
     role_notifications.notify(
         role=role, event=event, audience=audience, recipients=recipients, subject=subject, body=body, link=link,
         action_required=action_required, data=data,

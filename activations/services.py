@@ -702,8 +702,11 @@ def _tell_administrators(request: ActivationRequest, assignment) -> None:
     verb = "extend" if request.kind == RequestKind.EXTEND else "renew"
     ends = "ended" if request.kind == RequestKind.RENEW else "ends"
     link = notifications.request_link(request)
-    # No role notification rule covers extend or renew (Entra's nine do not): sent as asking to act.
+    # Entra's "Request to approve a role assignment renewal/extension" of the assignment's kind.
     notifications.notify(
+        role=request.role,
+        event=f"{assignment.kind}_assigned",
+        audience="approver",
         action_required=True,
         recipients=administrators_to_notify().exclude(pk=request.requester_id),
         subject=f"[PIM] {request.requester.get_username()} asks to {verb} {request.role.name} ({assignment.kind})",

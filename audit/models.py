@@ -123,10 +123,10 @@ def new_webhook_secret() -> str:
 
 
 def validate_rule_keys(value) -> None:
-    """A webhook's `rules`: a JSON list of rule keys such as "activation.approval_requested"."""
+    """A webhook's `rules`: a JSON list of rule keys such as "role.activated.approver"."""
     if not isinstance(value, list) or not all(isinstance(key, str) and key.strip() for key in value):
         raise ValidationError(
-            'Give a list of rule keys, such as ["activation.approval_requested"], or [] for every rule.',
+            'Give a list of rule keys, such as ["role.activated.approver"], or [] for every rule.',
             code="rules_invalid",
         )
 
@@ -143,7 +143,7 @@ class Webhook(models.Model):
         default=list,
         blank=True,
         validators=[validate_rule_keys],
-        help_text='Rule keys to send, e.g. ["activation.approval_requested"]; [] sends every rule.',
+        help_text='Rule keys to send, e.g. ["role.activated.approver"]; [] sends every rule.',
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

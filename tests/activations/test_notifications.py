@@ -13,9 +13,11 @@ from tests.activations.helpers import activate
 from tests.factories import EligibleAssignmentFactory, UserFactory
 
 
-def test_a_notification_is_sent_by_the_task_after_commit(alice, bob, sync_tasks, django_capture_on_commit_callbacks):
+def test_a_notification_is_sent_by_the_task_after_commit(
+    alice, bob, exchange_admin, sync_tasks, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        notifications.notify(recipients=[alice, bob, alice], subject="[PIM] Hello", body="Body\n")
+        notifications.notify(role=exchange_admin, recipients=[alice, bob, alice], subject="[PIM] Hello", body="Body\n")
         assert mail.outbox == []  # not before the commit
 
     assert sorted(message.to for message in mail.outbox) == [["alice@example.com"], ["bob@example.com"]]  # once each
@@ -23,19 +25,19 @@ def test_a_notification_is_sent_by_the_task_after_commit(alice, bob, sync_tasks,
     assert {task.func for task in Task.objects.all()} == {"audit.tasks.deliver_message"}
 
 
-def test_a_rolled_back_change_mails_nobody(alice, sync_tasks, django_capture_on_commit_callbacks):
+def test_a_rolled_back_change_mails_nobody(alice, exchange_admin, sync_tasks, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
-        notifications.notify(recipients=[alice], subject="[PIM] Never", body="")
+        notifications.notify(role=exchange_admin, recipients=[alice], subject="[PIM] Never", body="")
         raise RuntimeError("the change failed")
 
     assert mail.outbox == []
 
 
-def test_recipients_without_an_address_are_skipped(db, django_capture_on_commit_callbacks):
+def test_recipients_without_an_address_are_skipped(exchange_admin, django_capture_on_commit_callbacks):
     nameless = UserFactory(username="service-account", email="")
 
     with django_capture_on_commit_callbacks() as callbacks:
-        notifications.notify(recipients=[nameless], subject="[PIM] Nobody", body="")
+        notifications.notify(role=exchange_admin, recipients=[nameless], subject="[PIM] Nobody", body="")
 
     assert callbacks == []
 

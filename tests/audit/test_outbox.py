@@ -29,7 +29,7 @@ from tests.conftest import verify_session
 from tests.factories import UserFactory
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-RULE = "activation.approval_requested"
+RULE = "role.activated.approver"
 SUBJECT = "[PIM] alice asks to activate Exchange Administrator"
 LINK = "https://pim.example.com/approvals/"
 TOKEN = "T000/B000/XXXXsecrettoken"  # chat webhook URLs carry a token like this in the path
