@@ -179,6 +179,7 @@ class ChangeDecisionForm(DecisionForm):
 
     end_at = UTCDateTimeField(label="New end (UTC)", required=False)
     permanent = forms.BooleanField(label="Permanent", required=False)
+    otp_token = forms.CharField(label="Verification code", required=False, max_length=20)
 
     def decision_end(self):
         """services.decide_request's end_at: as asked unless a new end (or permanent) is given."""

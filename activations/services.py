@@ -11,12 +11,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from activations import mfa, notifications, rules, scheduling
+from activations import notifications, rules, scheduling
 from activations.choices import Decision, EndChoice, RequestKind, RequestStatus
 from activations.exceptions import ActivationRefused, AlreadyDecided
 from activations.models import ActivationRequest, Approval
 from audit import context
 from audit.services import record_event
+from roles import mfa
 from roles import services as role_services
 from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, RoleSettings
 from roles.selectors import (
@@ -292,20 +293,22 @@ def _tell_approvers(request: ActivationRequest, stage: ApprovalStage | None, *, 
 
 def decide_request(
     *, actor, request: ActivationRequest, decision: str, justification: str = "",
-    end_at: datetime | None | EndChoice = EndChoice.AS_REQUESTED,
+    end_at: datetime | None | EndChoice = EndChoice.AS_REQUESTED, mfa_verified_at: datetime | None = None,
 ) -> ActivationRequest:  # fmt: skip
     """One approver's approve or deny. Re-checked under the request's row lock: still pending,
     not the requester's own, the actor an approver of the role at this moment, and not
     decided by them before. Enough distinct approvals grant the role; any deny ends it.
     Extend and renew of an assignment: a PIM administrator decides alone, and may approve it
-    with another `end_at` than the one asked for (None: permanent)."""
+    with another `end_at` than the one asked for (None: permanent); renewing an active
+    assignment of a role that requires MFA on active assignment needs `mfa_verified_at` fresh."""
     if end_at is not EndChoice.AS_REQUESTED and not request.is_decided_by_administrators:
         raise ValueError("end_at is for extend and renew of an assignment; an activation's approvers do not set it")
     try:
         with transaction.atomic(durable=True):
             if request.is_decided_by_administrators:  # Extend and renew (below)
                 return _decide_assignment_change(actor=actor, request=request, decision=decision,
-                                                 justification=justification, end_at=end_at)  # fmt: skip
+                                                 justification=justification, end_at=end_at,
+                                                 mfa_verified_at=mfa_verified_at)  # fmt: skip
             return _decide(actor=actor, request=request, decision=decision, justification=justification)
     except ActivationRefused as refusal:
         record_event(
@@ -725,7 +728,9 @@ def _until(end: datetime | None) -> str:
     return "permanently" if end is None else f"until {rules.fmt_time(end)}"
 
 
-def _decide_assignment_change(*, actor, request: ActivationRequest, decision: str, justification: str, end_at):
+def _decide_assignment_change(
+    *, actor, request: ActivationRequest, decision: str, justification: str, end_at, mfa_verified_at
+):
     """An administrator decides an extension or renewal of an assignment (decide_request)."""
     now = timezone.now()
     request = (
@@ -786,9 +791,12 @@ def _decide_assignment_change(*, actor, request: ActivationRequest, decision: st
         # The role's maximum counts from this decision: an extension is a fresh window (Entra's).
         role_services.change_assignment_end(actor=actor, assignment=assignment, end_at=new_end, window_start=now)
     else:
-        assign = role_services.assign_active if model is ActiveAssignment else role_services.assign_eligible
-        renewed = assign(actor=actor, principal=assignment.principal, role=assignment.role, scope=assignment.scope,
-                         start_at=now, end_at=new_end, justification=request.justification)  # fmt: skip
+        where = {"actor": actor, "principal": assignment.principal, "role": assignment.role, "scope": assignment.scope,
+                 "start_at": now, "end_at": new_end, "justification": request.justification}  # fmt: skip
+        if model is ActiveAssignment:
+            renewed = role_services.assign_active(**where, mfa_verified_at=mfa_verified_at)
+        else:
+            renewed = role_services.assign_eligible(**where)
         if model is ActiveAssignment:
             request.assignment = renewed
             request.save(update_fields=["assignment"])

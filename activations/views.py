@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from activations import mfa, rules, scheduling, selectors, services
+from activations import rules, scheduling, selectors, services
 from activations.choices import RequestKind, RequestStatus
 from activations.forms import (
     ActivationExtensionForm,
@@ -17,6 +17,7 @@ from activations.forms import (
     DecisionForm,
 )
 from activations.models import ActivationRequest
+from roles import mfa
 from roles.choices import ActiveSource
 from roles.models import ActiveAssignment, EligibleAssignment
 from roles.permissions import acts_as_pim_administrator
@@ -313,9 +314,12 @@ def decide_change(request: HttpRequest, request_id: int) -> HttpResponse:
     else:
         decision = form.cleaned_data["decision"]
         try:
+            # Renewing an active assignment may need a fresh second factor (the role's settings).
+            verified = mfa.step_up(request, token=form.cleaned_data["otp_token"], stage="renewal")
             services.decide_request(
                 actor=request.user, request=change, decision=decision,
                 justification=form.cleaned_data["justification"], end_at=form.decision_end(),
+                mfa_verified_at=verified,
             )  # fmt: skip
         except ValidationError as refusal:
             messages.error(request, f"{change.role.name} for {change.requester}: " + " ".join(refusal.messages))

@@ -1,5 +1,5 @@
 """Second factors: enrolling an authenticator app and backup codes; changing the password.
-Checking a code is activations.mfa.check_code (activation step-up needs it too)."""
+Checking a code is roles.mfa.check_code (activation step-up needs it too)."""
 
 from dataclasses import dataclass
 
@@ -9,8 +9,8 @@ from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from activations.mfa import throttled_message
 from audit.services import record_event
+from roles.mfa import throttled_message
 
 TOTP_DEVICE_NAME = "Authenticator app"
 BACKUP_DEVICE_NAME = "Backup codes"

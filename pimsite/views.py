@@ -23,11 +23,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import user_has_device
 
-from activations import mfa
 from activations import selectors as activation_selectors
 from audit import selectors as audit_selectors
 from pimsite import services
 from pimsite.forms import CodeForm, EnrolForm
+from roles import mfa
 
 
 def _next_url(request: HttpRequest) -> str:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
-from roles import rules, services
+from roles import mfa, rules, services
 from roles.forms import user_or_group
 from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, Role, RoleSettings, Scope
 
@@ -326,6 +326,25 @@ class EligibleAssignmentForm(AssignmentForm):
 
 class ActiveAssignmentForm(AssignmentForm):
     kind = "active"
+    otp_token = forms.CharField(
+        label="Verification code", required=False, max_length=20,
+        help_text="Needed for a role that requires multifactor authentication on active assignment, unless you "
+        "entered a code in the last few minutes.",
+    )  # fmt: skip
+    request = None  # set by ActiveAssignmentAdmin.get_form: the code is checked against the administrator
+    mfa_verified_at = None
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            self.mfa_verified_at = mfa.step_up(self.request, token=cleaned.get("otp_token", ""),
+                                               stage="active assignment")  # fmt: skip
+            if cleaned.get("role") is not None:
+                services.check_mfa_on_active(ActiveAssignment, cleaned["role"].settings, actor=self.request.user,
+                                             mfa_verified_at=self.mfa_verified_at, now=timezone.now())  # fmt: skip
+        except ValidationError as refusal:
+            self.add_error(None, refusal)
+        return cleaned
 
     class Meta(AssignmentForm.Meta):
         model = ActiveAssignment
@@ -384,6 +403,7 @@ class AssignmentAdmin(ServiceBackedAdmin):
         data = form.cleaned_data
         try:
             created = type(self).service(
+                **self.extra_service_arguments(form),
                 actor=request.user,
                 principal=data["principal"] or data["group"],
                 role=data["role"],
@@ -395,6 +415,9 @@ class AssignmentAdmin(ServiceBackedAdmin):
             obj.pk = created.pk
         except ValidationError as refusal:
             self.report_refusal(request, refusal)
+
+    def extra_service_arguments(self, form) -> dict:
+        return {}
 
     @admin.action(description="Remove selected assignments (end them now)")
     def remove_selected(self, request, queryset):
@@ -413,3 +436,14 @@ class ActiveAssignmentAdmin(AssignmentAdmin):
     form = ActiveAssignmentForm
     service = staticmethod(services.assign_active)
     list_display = (*AssignmentAdmin.list_display, "source")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return (*fields, "otp_token") if obj is None else fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def extra_service_arguments(self, form) -> dict:
+        return {"mfa_verified_at": form.mfa_verified_at}

@@ -4,6 +4,7 @@ roles.services, which checks again under lock."""
 from datetime import UTC
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -358,10 +359,18 @@ class AssignmentForm(forms.Form):
         help_text="Why this person needs the role (up to 500 characters); "
         "required for active assignments of most roles.",
     )
+    otp_token = forms.CharField(
+        label="Verification code", required=False, max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        help_text="For an active assignment of a role that requires multifactor authentication on active "
+        "assignment: the code your authenticator app shows now (not needed within %(minutes)s minutes of your "
+        "last code).",
+    )  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["principal"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        self.fields["otp_token"].help_text %= {"minutes": settings.PIM_MFA_MAX_AGE}
         self.fields["principal"].label_from_instance = lambda user: user.get_username()
 
     def clean(self):

@@ -3,6 +3,7 @@ keyword-only arguments, acting user first, one transaction, rows locked, audit e
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -13,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import record_event
-from roles import hooks, notifications, rules
+from roles import hooks, mfa, notifications, rules
 from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
 from roles.choices import ActiveSource, EndReason
 from roles.models import ActiveAssignment, ApprovalStage, Assignment, EligibleAssignment, Role, RoleSettings, Scope
@@ -208,6 +209,7 @@ def _create_assignment(
     end_at: datetime | None,
     justification: str,
     enforce_settings: bool = True,
+    mfa_verified_at: datetime | None = None,
     **extra,
 ) -> Assignment:
     now = timezone.now()
@@ -222,6 +224,7 @@ def _create_assignment(
                 end_at=end_at,
                 justification=justification,
             )
+            check_mfa_on_active(model, role_settings, actor=actor, mfa_verified_at=mfa_verified_at, now=now)
         _close_lapsed(model, principal=principal, role=role, scope=scope, now=now)
         assignment = model(
             **holder_fields(principal),
@@ -244,6 +247,24 @@ def _create_assignment(
         )  # fmt: skip
         hooks.window_set(assignment)
     return assignment
+
+
+MFA_REQUIRED_ON_ACTIVE = (
+    "%(role)s requires multifactor authentication on active assignment: enter a current code from your "
+    "authenticator app (a code you entered in the last %(minutes)s minutes counts too)."
+)
+
+
+def check_mfa_on_active(model, role_settings: RoleSettings, *, actor, mfa_verified_at, now: datetime) -> None:
+    """An administrator gives an active assignment of such a role only with a fresh second
+    factor (roles.mfa.is_fresh). A system action (actor None: bootstrap, demo data) has none."""
+    if model is not ActiveAssignment or actor is None or not role_settings.require_mfa_on_active_assignment:
+        return
+    if not mfa.is_fresh(mfa_verified_at, now=now):
+        raise ValidationError({"otp_token": ValidationError(
+            MFA_REQUIRED_ON_ACTIVE, code="mfa_required",
+            params={"role": role_settings.role.name, "minutes": settings.PIM_MFA_MAX_AGE},
+        )})  # fmt: skip
 
 
 def _announce_assignment(assignment: Assignment, *, actor) -> None:
@@ -332,12 +353,22 @@ def assign_eligible(
 
 
 def assign_active(
-    *, actor, principal, role: Role, scope: Scope, start_at: datetime, end_at: datetime | None, justification: str
+    *,
+    actor,
+    principal,
+    role: Role,
+    scope: Scope,
+    start_at: datetime,
+    end_at: datetime | None,
+    justification: str,
+    mfa_verified_at: datetime | None = None,
 ) -> ActiveAssignment:
     """Give `principal` (a user or a Django group) an active (standing or time-bound) assignment,
-    within the role's rules."""
+    within the role's rules; `mfa_verified_at`: when `actor` last proved a second factor, for a
+    role that requires MFA on active assignment."""
     return _create_assignment(
         ActiveAssignment,
+        mfa_verified_at=mfa_verified_at,
         actor=actor,
         principal=principal,
         role=role,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP, totp
 
+from roles import mfa
 from roles.models import Role
 from tests.factories import TEST_PASSWORD, ActiveAssignmentFactory, TOTPDeviceFactory, UserFactory, root_scope
 
@@ -126,6 +127,7 @@ def verify_session(client, user) -> None:
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = user.totpdevice_set.get(confirmed=True).persistent_id
+    mfa.record_verification(session, at=timezone.now())  # the code was entered just now
     session.save()
 
 

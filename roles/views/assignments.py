@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from roles import services
+from roles import mfa, services
 from roles.forms import ASSIGNMENT_MODELS, AssignmentEndForm, AssignmentFilterForm, AssignmentForm, ScopeForm
 from roles.models import Assignment, Scope
 from roles.permissions import pim_administrator_required
@@ -71,9 +71,15 @@ def assignment_list(request: HttpRequest) -> HttpResponse:
 def assignment_create(request: HttpRequest) -> HttpResponse:
     form = AssignmentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        assign = services.assign_eligible if form.cleaned_data["kind"] == "eligible" else services.assign_active
+        eligible = form.cleaned_data["kind"] == "eligible"
         try:
-            assignment = assign(actor=request.user, **form.service_arguments())
+            if eligible:
+                assignment = services.assign_eligible(actor=request.user, **form.service_arguments())
+            else:
+                verified = mfa.step_up(request, token=form.cleaned_data["otp_token"], stage="active assignment")
+                assignment = services.assign_active(
+                    actor=request.user, mfa_verified_at=verified, **form.service_arguments()
+                )
         except ValidationError as refusal:
             form.add_refusal(refusal)
         else:

@@ -35,7 +35,7 @@ def test_an_administrators_time_bound_active_assignment_is_scheduled_too(
     with django_capture_on_commit_callbacks(execute=True):
         active = assign_active(
             actor=pim_admin, principal=alice, role=Role.objects.get(slug="security-reader"), scope=root_scope(),
-            start_at=timezone.now(), end_at=end, justification="Audit week",
+            start_at=timezone.now(), end_at=end, justification="Audit week", mfa_verified_at=timezone.now(),
         )  # fmt: skip
 
     assert Schedule.objects.get(name=f"pim.expire.active.{active.pk}").next_run == end

@@ -340,7 +340,8 @@ def test_an_approved_renewal_is_a_new_assignment_from_now(alice, pim_admin, secu
     request = services.request_renewal(actor=alice, assignment=old, justification=WHY,
                                        requested_end_at=START + timedelta(days=30))  # fmt: skip
 
-    request = services.decide_request(actor=pim_admin, request=request, decision=Decision.APPROVE)
+    request = services.decide_request(actor=pim_admin, request=request, decision=Decision.APPROVE,
+                                      mfa_verified_at=START)  # fmt: skip
 
     assert request.status == RequestStatus.PROVISIONED
     renewed = request.assignment
@@ -352,6 +353,22 @@ def test_an_approved_renewal_is_a_new_assignment_from_now(alice, pim_admin, secu
     assert old.end_reason == EndReason.EXPIRED
     assert [e.action for e in events("assignment.created")] == ["assignment.created"]
     assert len(events("renewal.approved")) == 1
+
+
+def test_renewing_an_active_assignment_needs_a_fresh_second_factor(alice, pim_admin, security_reader, clock):
+    old = active_until(alice, security_reader, START - timedelta(days=10), ended_at=START - timedelta(days=10),
+                       end_reason=EndReason.EXPIRED)  # fmt: skip
+    request = services.request_renewal(actor=alice, assignment=old, justification=WHY,
+                                       requested_end_at=START + timedelta(days=30))  # fmt: skip
+
+    with pytest.raises(ValidationError) as raised:
+        services.decide_request(actor=pim_admin, request=request, decision=Decision.APPROVE,
+                                mfa_verified_at=START - timedelta(minutes=11))  # fmt: skip
+
+    assert "Security Reader requires multifactor authentication on active assignment" in raised.value.messages[0]
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PENDING_APPROVAL
+    assert not ActiveAssignment.objects.filter(principal=alice, ended_at__isnull=True).exists()
 
 
 def test_an_expired_eligibility_not_yet_swept_is_renewed_as_a_new_eligibility(alice, pim_admin, security_reader, clock):

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from activations.mfa import REUSED_OR_WRONG_CODE
+from roles.mfa import REUSED_OR_WRONG_CODE
 from tests.conftest import current_code, make_user, wrong_code
 from tests.factories import TEST_PASSWORD
 

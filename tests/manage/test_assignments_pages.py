@@ -9,9 +9,10 @@ from pytest_django.asserts import assertContains, assertNotContains, assertRedir
 
 from audit.models import AuditEvent
 from roles import rules, services
+from roles.mfa import REUSED_OR_WRONG_CODE
 from roles.models import ActiveAssignment, EligibleAssignment, Role
 from roles.selectors import access_decision
-from tests.conftest import verify_session
+from tests.conftest import current_code, verify_session, wrong_code
 from tests.factories import ActiveAssignmentFactory, EligibleAssignmentFactory, ScopeFactory, UserFactory
 from tests.manage.conftest import START
 
@@ -266,7 +267,8 @@ def test_an_unknown_kind_or_id_is_not_found(manager_client, dave, kind):
 def test_removing_an_active_assignment_ends_daves_access(manager_client, pim_admin, dave):
     assignment = services.assign_active(actor=pim_admin, principal=dave, role=role("user-administrator"),
                                         scope=ScopeFactory(path="/"), start_at=START,
-                                        end_at=START + timedelta(days=30), justification=JUSTIFICATION)  # fmt: skip
+                                        end_at=START + timedelta(days=30), justification=JUSTIFICATION,
+                                        mfa_verified_at=START)  # fmt: skip
     assert access_decision(username="dave", role_slug="user-administrator", at=START).allowed
 
     response = manager_client.post(reverse("manage:assignment-remove", args=["active", assignment.pk]), follow=True)
@@ -297,3 +299,55 @@ def test_remove_only_accepts_post(manager_client, dave):
 
     assert response.status_code == 405
     assert EligibleAssignment.objects.get(pk=assignment.pk).ended_at is None
+
+
+# MFA on active assignment ------------------------------------------------------------------
+
+
+def active_for_dave(dave, **overrides) -> dict:
+    return new_assignment(principal=dave, kind="active", end_at="2026-11-23T09:00", **overrides)
+
+
+def test_an_active_assignment_needs_a_fresh_code_when_the_role_requires_mfa(manager_client, pim_admin, dave, clock):
+    clock.move_to(START + timedelta(minutes=11), tick=False)  # the sign-in code is too old by now
+
+    response = manager_client.post(NEW, active_for_dave(dave))
+
+    assert errors(response, "otp_token") == [
+        "User Administrator requires multifactor authentication on active assignment: enter a current code from "
+        "your authenticator app (a code you entered in the last 10 minutes counts too)."
+    ]
+    assert not ActiveAssignment.objects.filter(principal=dave).exists()
+
+
+def test_a_wrong_code_is_refused_and_a_right_one_assigns(manager_client, pim_admin, dave, clock):
+    clock.move_to(START + timedelta(minutes=11), tick=False)
+    device = pim_admin.totpdevice_set.get()
+
+    wrong = manager_client.post(NEW, active_for_dave(dave, otp_token=wrong_code(device)))
+    assert errors(wrong, "otp_token") == [REUSED_OR_WRONG_CODE]
+    clock.move_to(START + timedelta(minutes=11, seconds=2), tick=False)  # past the 1 s throttle after a wrong code
+
+    right = manager_client.post(NEW, active_for_dave(dave, otp_token=current_code(device)), follow=True)
+    assertContains(right, "dave is now active for User Administrator at /.")
+    created = AuditEvent.objects.get(action="assignment.created", data__assignment_type="active")
+    assert created.actor == pim_admin
+    assert AuditEvent.objects.filter(action="auth.mfa_verified", actor=pim_admin).count() == 1
+
+
+def test_within_minutes_of_the_last_code_no_new_code_is_asked(manager_client, dave, clock):
+    clock.move_to(START + timedelta(minutes=9), tick=False)
+
+    response = manager_client.post(NEW, active_for_dave(dave), follow=True)
+
+    assertContains(response, "dave is now active for User Administrator at /.")
+
+
+def test_a_role_without_mfa_on_active_assignment_needs_no_code(manager_client, dave, clock):
+    services.update_role_settings(actor=None, role=role("user-administrator"),
+                                  changes={"require_mfa_on_active_assignment": False})  # fmt: skip
+    clock.move_to(START + timedelta(hours=2), tick=False)
+
+    response = manager_client.post(NEW, active_for_dave(dave), follow=True)
+
+    assertContains(response, "dave is now active for User Administrator at /.")

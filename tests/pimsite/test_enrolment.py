@@ -10,9 +10,9 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from activations.mfa import REUSED_OR_WRONG_CODE
 from audit.models import AuditEvent
 from pimsite.services import ENROL_WRONG_CODE
+from roles.mfa import REUSED_OR_WRONG_CODE
 from tests.conftest import current_code, wrong_code
 from tests.factories import TEST_PASSWORD, UserFactory
 

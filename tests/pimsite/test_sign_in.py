@@ -6,8 +6,8 @@ from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from activations.mfa import REUSED_OR_WRONG_CODE
 from audit.models import AuditEvent
+from roles.mfa import REUSED_OR_WRONG_CODE
 from tests.conftest import current_code, verify_session, wrong_code
 from tests.factories import TEST_PASSWORD
 

@@ -12,7 +12,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 from audit.models import AuditEvent
 from roles.choices import EndReason
 from roles.models import ActiveAssignment, EligibleAssignment, Role, RoleSettings
-from tests.conftest import verify_session
+from tests.conftest import current_code, verify_session
 from tests.factories import EligibleAssignmentFactory, RoleFactory, root_scope
 
 
@@ -354,3 +354,24 @@ def test_audit_events_are_view_only_in_the_admin(admin_client, pim_admin, alice,
         admin_client.post(reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
     )
     assert AuditEvent.objects.get(pk=event.pk).action == "assignment.created"
+
+
+def test_an_active_assignment_in_the_admin_needs_a_fresh_code_when_the_role_requires_mfa(
+    admin_client, pim_admin, alice, user_admin_role, time_machine
+):
+    time_machine.move_to(timezone.now() + timedelta(minutes=11), tick=False)  # the sign-in code is too old now
+    form = assignment_form(principal=alice, role=user_admin_role, start_at=timezone.now(),
+                           end_at=timezone.now() + timedelta(days=1), justification="Migration")  # fmt: skip
+
+    refused = admin_client.post(reverse("admin:roles_activeassignment_add"), form)
+
+    assertContains(refused, "User Administrator requires multifactor authentication on active assignment")
+    assert not ActiveAssignment.objects.filter(principal=alice).exists()
+
+    device = pim_admin.totpdevice_set.get()
+    added = admin_client.post(reverse("admin:roles_activeassignment_add"), {**form, "otp_token": current_code(device)},
+                              follow=True)  # fmt: skip
+
+    assertContains(added, "was added successfully")
+    assert ActiveAssignment.objects.filter(principal=alice, created_by=pim_admin).exists()
+    assert AuditEvent.objects.filter(action="auth.mfa_verified", actor=pim_admin).exists()

@@ -28,8 +28,11 @@ def user_admin_role(db):
 
 
 def assign(kind: str, *, actor, principal, role, end_at, justification="Ticket CHG-1 rota", start_at=NOW):
+    # An administrator who entered a code just now (active assignments of most roles need one).
+    extra = {"mfa_verified_at": NOW} if kind == "active" else {}
     service = services.assign_eligible if kind == "eligible" else services.assign_active
     return service(
+        **extra,
         actor=actor,
         principal=principal,
         role=role,

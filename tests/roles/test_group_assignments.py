@@ -137,7 +137,7 @@ def test_an_active_assignment_to_a_group_is_held_by_its_members_while_members(
 ):
     services.assign_active(
         actor=pim_admin, principal=mail_admins, role=exchange, scope=Scope.objects.get(path="/"),
-        start_at=START, end_at=START + timedelta(days=7), justification="Migration week",
+        start_at=START, end_at=START + timedelta(days=7), justification="Migration week", mfa_verified_at=START,
     )  # fmt: skip
 
     assert holds_exchange("alice") and not holds_exchange("carol")

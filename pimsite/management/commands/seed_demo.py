@@ -119,13 +119,14 @@ class Command(BaseCommand):
             )
             created_assignments += 1
 
-        # History: bob held Security Reader for two hours yesterday, granted by admin; it expired.
+        # History: bob held Security Reader for two hours yesterday, granted by PIM itself (a system
+        # action, so no second factor to show); it expired.
         security_reader = Role.objects.get(slug="security-reader")
         prod = Scope.objects.get(path="/subscriptions/prod")
         if not ActiveAssignment.objects.filter(principal=users["bob"], role=security_reader, scope=prod).exists():
             start = (now - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
             past = role_services.assign_active(
-                actor=admin,
+                actor=None,
                 principal=users["bob"],
                 role=security_reader,
                 scope=prod,

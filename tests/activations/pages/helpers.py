@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from activations import mfa
 from activations.models import ActivationRequest
+from roles import mfa
 from roles.choices import ActiveSource
 from roles.models import ActiveAssignment, Role
 from tests.conftest import verify_session

@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from activations.mfa import REUSED_OR_WRONG_CODE, SESSION_KEY
 from activations.models import ActivationRequest
 from audit.models import AuditEvent
+from roles.mfa import REUSED_OR_WRONG_CODE, SESSION_KEY
 from roles.selectors import access_decision
 from roles.services import update_role_settings
 from tests.activations.pages.helpers import (

@@ -1,12 +1,13 @@
-"""Checking a second-factor code, at sign-in and again before an activation that needs a
-fresh one. Every success and failure is audited; devices throttle wrong codes and refuse a
-code they have already accepted."""
+"""Checking a second-factor code: at sign-in, and again before a change that needs a fresh one
+(activating a role, an administrator's active assignment). Every success and failure is
+audited; devices throttle wrong codes and refuse a code they have already accepted."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import django_otp
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -86,3 +87,17 @@ def max_age() -> timedelta:
 def is_fresh(verified: datetime | None, *, now: datetime | None = None) -> bool:
     """Whether a verification at `verified` still counts for an activation that requires MFA."""
     return verified is not None and (now or timezone.now()) - verified <= max_age()
+
+
+def step_up(request, *, token: str, stage: str) -> datetime | None:
+    """When the signed-in user last proved a second factor: now, if `token` is a good code
+    (checked, throttled and audited as check_code does; the session remembers it), else the
+    session's last sign-in or step-up. A wrong code raises a refusal on the otp_token field."""
+    if not token:
+        return verified_at(request.session)
+    check = check_code(actor=request.user, token=token, stage=stage)
+    if check.device is None:
+        raise ValidationError({"otp_token": check.error})
+    now = timezone.now()
+    record_verification(request.session, at=now)
+    return now
