@@ -13,6 +13,7 @@ from activations import rules, services
 from activations.choices import Decision, RequestKind, RequestStatus
 from activations.exceptions import AlreadyDecided
 from activations.models import ActivationRequest
+from activations.services import extend
 from audit.models import AuditEvent
 from roles.models import ActiveAssignment, Role
 from tests.activations.helpers import activate
@@ -65,7 +66,7 @@ def test_two_administrators_approving_an_extension_at_once_extend_it_once(monkey
     alice, erin, frank = UserFactory(username="alice"), administrator("erin"), administrator("frank")
     active = ending_soon(alice)
     request = services.request_extension(actor=alice, assignment=active, justification=WHY)
-    pause_after(monkeypatch, services, "is_pim_administrator", threading.Barrier(2, timeout=2))
+    pause_after(monkeypatch, extend, "is_pim_administrator", threading.Barrier(2, timeout=2))
 
     def approve(admin):
         return lambda: services.decide_request(actor=admin, request=request, decision=Decision.APPROVE)

@@ -18,6 +18,8 @@ from activations import services, tasks
 from activations.choices import Decision, RequestStatus
 from activations.exceptions import AlreadyDecided
 from activations.models import ActivationRequest
+from activations.services import activate as activate_service
+from activations.services import decide
 from audit.models import AuditEvent
 from roles import services as role_services
 from roles.choices import ActiveSource, EndReason
@@ -104,7 +106,7 @@ def test_two_approvers_approving_at_once_grant_the_role_once(monkeypatch):
     role = exchange_administrator()
     needs_approval(role, bob, carol)
     [request] = activate(alice, EligibleAssignmentFactory(principal=alice, role=role))
-    pause_after(monkeypatch, services, "may_decide_at_stage", threading.Barrier(2, timeout=2))
+    pause_after(monkeypatch, decide, "may_decide_at_stage", threading.Barrier(2, timeout=2))
 
     def approve(approver):
         return lambda: services.decide_request(actor=approver, request=request, decision=Decision.APPROVE)
@@ -131,7 +133,7 @@ def test_the_two_approvals_of_a_two_of_two_stage_given_at_once_grant_the_role_on
     [request] = activate(alice, EligibleAssignmentFactory(principal=alice, role=role))
     # Each pauses once it has checked it may decide; without the request's row lock both would
     # count one approval (their own) and the request would stay at "1 of 2" for ever.
-    pause_after(monkeypatch, services, "may_decide_at_stage", threading.Barrier(2, timeout=2))
+    pause_after(monkeypatch, decide, "may_decide_at_stage", threading.Barrier(2, timeout=2))
 
     def approve(approver):
         return lambda: services.decide_request(actor=approver, request=request, decision=Decision.APPROVE)
@@ -157,7 +159,7 @@ def test_a_double_submitted_activation_creates_one_request(monkeypatch, require_
     role = exchange_administrator()
     needs_approval(role, bob, require=require_approval)
     eligibility = EligibleAssignmentFactory(principal=alice, role=role)
-    pause_after(monkeypatch, services, "_holding_problems", threading.Barrier(2, timeout=2))
+    pause_after(monkeypatch, activate_service, "_holding_problems", threading.Barrier(2, timeout=2))
 
     outcomes = run_together(first=lambda: activate(alice, eligibility), second=lambda: activate(alice, eligibility))
 
@@ -176,7 +178,7 @@ def test_removing_an_eligibility_while_it_is_activated_leaves_no_active_assignme
     alice, admin = UserFactory(username="alice"), UserFactory(username="pimadmin")
     eligibility = EligibleAssignmentFactory(principal=alice, role=exchange_administrator())
     checkpoint = threading.Barrier(2, timeout=2)
-    pause_after(monkeypatch, services, "_holding_problems", checkpoint)
+    pause_after(monkeypatch, activate_service, "_holding_problems", checkpoint)
     pause_after(monkeypatch, role_services, "_end_now", checkpoint, when=of_an_eligibility)
 
     outcomes = run_together(
@@ -213,7 +215,7 @@ def test_approving_while_the_eligibility_is_removed_does_not_deadlock(monkeypatc
     [request] = activate(alice, eligibility)
     checkpoint = threading.Barrier(2, timeout=2)
     # The approval pauses once its approval is audited; the removal once it holds the eligibility.
-    pause_after(monkeypatch, services, "record_event", checkpoint, when=audits("activation.approved"))
+    pause_after(monkeypatch, decide, "record_event", checkpoint, when=audits("activation.approved"))
     pause_before(monkeypatch, role_services, "_end_now", checkpoint, when=of_an_eligibility)
 
     outcomes = run_together(
@@ -265,7 +267,7 @@ def test_activating_again_while_the_last_activation_is_expired_does_not_deadlock
     checkpoint = threading.Barrier(2, timeout=2)
     # The expiry pauses once it has claimed the row; the activation once its request is audited.
     pause_before(monkeypatch, role_services, "record_event", checkpoint, when=audits("assignment.expired"))
-    pause_after(monkeypatch, services, "record_event", checkpoint, when=audits("activation.requested"))
+    pause_after(monkeypatch, activate_service, "record_event", checkpoint, when=audits("activation.requested"))
 
     outcomes = run_together(
         expire=lambda: tasks.expire_assignment("active", lapsed.pk),
