@@ -98,7 +98,7 @@ def test_after_a_crash_before_the_audit_event_the_rerun_records_the_expiry_once(
             raise ConnectionError("worker lost its database connection")
         return record_event(**kwargs)
 
-    monkeypatch.setattr("roles.services.record_event", crash_the_first_time)
+    monkeypatch.setattr("roles.services.assignments.record_event", crash_the_first_time)
 
     with pytest.raises(ConnectionError):
         mail_at_once(tasks.expire_assignment, "active", assignment.pk)

@@ -24,6 +24,7 @@ from audit.models import AuditEvent
 from roles import services as role_services
 from roles.choices import ActiveSource, EndReason
 from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, Role, RoleSettings
+from roles.services import assignments as role_assignments
 from tests.activations.helpers import activate
 from tests.factories import ActiveAssignmentFactory, EligibleAssignmentFactory, UserFactory
 
@@ -179,7 +180,7 @@ def test_removing_an_eligibility_while_it_is_activated_leaves_no_active_assignme
     eligibility = EligibleAssignmentFactory(principal=alice, role=exchange_administrator())
     checkpoint = threading.Barrier(2, timeout=2)
     pause_after(monkeypatch, activate_service, "_holding_problems", checkpoint)
-    pause_after(monkeypatch, role_services, "_end_now", checkpoint, when=of_an_eligibility)
+    pause_after(monkeypatch, role_assignments, "end_now", checkpoint, when=of_an_eligibility)
 
     outcomes = run_together(
         activate=lambda: activate(alice, eligibility),
@@ -216,7 +217,7 @@ def test_approving_while_the_eligibility_is_removed_does_not_deadlock(monkeypatc
     checkpoint = threading.Barrier(2, timeout=2)
     # The approval pauses once its approval is audited; the removal once it holds the eligibility.
     pause_after(monkeypatch, decide, "record_event", checkpoint, when=audits("activation.approved"))
-    pause_before(monkeypatch, role_services, "_end_now", checkpoint, when=of_an_eligibility)
+    pause_before(monkeypatch, role_assignments, "end_now", checkpoint, when=of_an_eligibility)
 
     outcomes = run_together(
         approve=lambda: services.decide_request(actor=bob, request=request, decision=Decision.APPROVE),
@@ -240,8 +241,8 @@ def test_expiring_an_activation_while_its_eligibility_is_removed_does_not_deadlo
     )  # fmt: skip
     checkpoint = threading.Barrier(2, timeout=2)
     # The expiry pauses once it has claimed the row; the removal once it has audited the eligibility's end.
-    pause_before(monkeypatch, role_services, "record_event", checkpoint, when=audits("assignment.expired"))
-    pause_after(monkeypatch, role_services, "_end_now", checkpoint, when=of_an_eligibility)
+    pause_before(monkeypatch, role_assignments, "record_event", checkpoint, when=audits("assignment.expired"))
+    pause_after(monkeypatch, role_assignments, "end_now", checkpoint, when=of_an_eligibility)
 
     outcomes = run_together(
         expire=lambda: tasks.expire_assignment("active", lapsed.pk),
@@ -266,7 +267,7 @@ def test_activating_again_while_the_last_activation_is_expired_does_not_deadlock
     )  # fmt: skip
     checkpoint = threading.Barrier(2, timeout=2)
     # The expiry pauses once it has claimed the row; the activation once its request is audited.
-    pause_before(monkeypatch, role_services, "record_event", checkpoint, when=audits("assignment.expired"))
+    pause_before(monkeypatch, role_assignments, "record_event", checkpoint, when=audits("assignment.expired"))
     pause_after(monkeypatch, activate_service, "record_event", checkpoint, when=audits("activation.requested"))
 
     outcomes = run_together(

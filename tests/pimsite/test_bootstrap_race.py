@@ -9,6 +9,7 @@ from django.db import connection
 
 from roles import selectors, services
 from roles.models import ActiveAssignment
+from roles.services import bootstrap as bootstrap_service
 
 
 @pytest.mark.postgres
@@ -26,7 +27,7 @@ def test_two_bootstraps_at_once_create_one_administrator(monkeypatch):
             both_read.wait()
         return holders
 
-    monkeypatch.setattr(services, "administrator_holders", holders_then_wait)
+    monkeypatch.setattr(bootstrap_service, "administrator_holders", holders_then_wait)
     outcomes: dict[str, str] = {}
 
     def bootstrap(username: str) -> None:

@@ -1,0 +1,333 @@
+"""Who holds what: making, changing, removing and expiring eligible and active assignments,
+of a user or a group, within the role's assignment rules."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.services import record_event
+from roles import hooks, mfa, notifications, rules
+from roles.choices import ActiveSource, EndReason
+from roles.models import ActiveAssignment, Assignment, EligibleAssignment, Role, RoleSettings, Scope
+from roles.selectors import administrators_to_notify, members_of
+
+ALREADY_ASSIGNED = (
+    "%(principal)s already has an open %(kind)s assignment of %(role)s at %(scope)s; update or remove that one instead."
+)
+
+
+def holder_fields(principal) -> dict:
+    """The model fields naming who holds an assignment: a user (`principal`) or a group."""
+    return {"group": principal} if isinstance(principal, Group) else {"principal": principal}
+
+
+def close_lapsed(model: type[Assignment], *, principal, role: Role, scope: Scope, now: datetime) -> None:
+    """Record the expiry of open assignments of this triple already past their end, so that a
+    new assignment does not collide with one that has lapsed but not yet been swept."""
+    lapsed = model.objects.open().filter(**holder_fields(principal), role=role, scope=scope, end_at__lte=now)
+    for assignment_id in lapsed.values_list("pk", flat=True):
+        record_expiry(model=model, assignment_id=assignment_id, now=now)
+
+
+def create_assignment(
+    model: type[Assignment],
+    *,
+    actor,
+    principal,
+    role: Role,
+    scope: Scope,
+    start_at: datetime,
+    end_at: datetime | None,
+    justification: str,
+    enforce_settings: bool = True,
+    mfa_verified_at: datetime | None = None,
+    **extra,
+) -> Assignment:
+    now = timezone.now()
+    with transaction.atomic():
+        # Settings are read under a lock, so a concurrent settings change waits or goes first.
+        role_settings = RoleSettings.objects.select_for_update().select_related("role").get(role=role)
+        if enforce_settings:
+            rules.check_assignment_window(
+                role_settings=role_settings,
+                kind=model.kind,
+                start_at=start_at,
+                end_at=end_at,
+                justification=justification,
+            )
+            check_mfa_on_active(model, role_settings, actor=actor, mfa_verified_at=mfa_verified_at, now=now)
+        close_lapsed(model, principal=principal, role=role, scope=scope, now=now)
+        assignment = model(
+            **holder_fields(principal),
+            role=role,
+            scope=scope,
+            start_at=start_at,
+            end_at=end_at,
+            justification=justification,
+            created_by=actor,
+            **extra,
+        )
+        save_new(assignment, code="already_assigned")
+        _announce_assignment(assignment, actor=actor)
+        record_event(
+            actor=actor,
+            action="assignment.created",
+            target=assignment,
+            data={"assignment_type": model.kind, "start_at": start_at, "end_at": end_at, **group_of(assignment),
+                  **extra},
+        )  # fmt: skip
+        hooks.window_set(assignment)
+    return assignment
+
+
+MFA_REQUIRED_ON_ACTIVE = (
+    "%(role)s requires multifactor authentication on active assignment: enter a current code from your "
+    "authenticator app (a code you entered in the last %(minutes)s minutes counts too)."
+)
+
+
+def check_mfa_on_active(model, role_settings: RoleSettings, *, actor, mfa_verified_at, now: datetime) -> None:
+    """An administrator gives an active assignment of such a role only with a fresh second
+    factor (roles.mfa.is_fresh). A system action (actor None: bootstrap, demo data) has none."""
+    if model is not ActiveAssignment or actor is None or not role_settings.require_mfa_on_active_assignment:
+        return
+    if not mfa.is_fresh(mfa_verified_at, now=now):
+        raise ValidationError({"otp_token": ValidationError(
+            MFA_REQUIRED_ON_ACTIVE, code="mfa_required",
+            params={"role": role_settings.role.name, "minutes": settings.PIM_MFA_MAX_AGE},
+        )})  # fmt: skip
+
+
+def _announce_assignment(assignment: Assignment, *, actor) -> None:
+    """Entra's assignment notifications: the administrators' alert and the assignee's notice,
+    as the role's notification rules say (queued in this transaction, sent after it commits)."""
+    role, scope = assignment.role, assignment.scope
+    until = f"until {rules.fmt_time(assignment.end_at)}" if assignment.end_at else "permanently"
+    what = f"{assignment.kind} for {role.name} at {scope.path}, from {rules.fmt_time(assignment.start_at)} {until}"
+    why = (
+        f"Assigned by {actor.get_username() if actor else 'PIM'}. Justification: {assignment.justification or '(none)'}"
+    )
+    event = f"{assignment.kind}_assigned"
+    admin_link = notifications.site_url(reverse("manage:assignment", args=[assignment.kind, assignment.pk]))
+    notifications.notify(
+        role=role, event=event, audience="admin",
+        # Not the administrator who did it, nor the assignee (told below).
+        recipients=administrators_to_notify().exclude(pk=getattr(actor, "pk", None))
+        .exclude(pk__in=[member.pk for member in members_of(assignment)]),
+        subject=f"[PIM] {assignment.holder_name} is now {assignment.kind} for {role.name} at {scope.path}",
+        body=f"{assignment.holder_name} is now {what}.\n{why}\n\n{admin_link}\n", link=admin_link,
+        data={"assignment_type": assignment.kind, "assignment_id": assignment.pk},
+    )  # fmt: skip
+    my_roles = notifications.site_url(reverse("activations:my-roles"))
+    through = f" through the group {assignment.group.name}" if assignment.group_id else ""
+    activate = "Activate it from My roles when you need it." if assignment.kind == "eligible" else "It is active."
+    notifications.notify(
+        role=role, event=event, audience="assignee", recipients=members_of(assignment),
+        subject=f"[PIM] You are now {assignment.kind} for {role.name} at {scope.path}",
+        body=f"You are now {what}{through}. {activate}\n{why}\n\n{my_roles}\n", link=my_roles,
+        data={"assignment_type": assignment.kind, "assignment_id": assignment.pk},
+    )  # fmt: skip
+
+
+def group_of(assignment: Assignment) -> dict:
+    """What audit events add for a group's assignment (its events have no principal)."""
+    return {"group": assignment.group.name} if assignment.group_id else {}
+
+
+def save_new(assignment: Assignment, *, code: str) -> None:
+    """Insert; the one-open-per-principal-role-scope constraint turns a race into a refusal."""
+    try:
+        with transaction.atomic():
+            assignment.save()
+    except IntegrityError:
+        raise already_assigned(assignment, code=code) from None
+
+
+def check_not_assigned(model: type[Assignment], *, principal, role: Role, scope: Scope, now: datetime) -> None:
+    """Refuse a second open assignment of one holder (user or group), role and scope, before the
+    database's constraint would. One that lapsed but is not yet swept does not count: the
+    service records its expiry first."""
+    if model.objects.not_ended(now).filter(**holder_fields(principal), role=role, scope=scope).exists():
+        raise already_assigned(model(**holder_fields(principal), role=role, scope=scope))
+
+
+def already_assigned(assignment: Assignment, *, code: str = "already_assigned") -> ValidationError:
+    """The refusal of a second open assignment of one principal, role and scope; `assignment`
+    is the new one (unsaved). roles.bulk checks a whole file with it before anything is saved."""
+    return ValidationError(
+        ALREADY_ASSIGNED,
+        code=code,
+        params={
+            "principal": assignment.holder_name,
+            "kind": assignment.kind,
+            "role": assignment.role.name,
+            "scope": assignment.scope.path,
+        },
+    )
+
+
+def assign_eligible(
+    *, actor, principal, role: Role, scope: Scope, start_at: datetime, end_at: datetime | None, justification: str = ""
+) -> EligibleAssignment:
+    """Make `principal` (a user, or a Django group: each member) eligible for `role` at `scope`,
+    within the role's assignment rules."""
+    return create_assignment(
+        EligibleAssignment,
+        actor=actor,
+        principal=principal,
+        role=role,
+        scope=scope,
+        start_at=start_at,
+        end_at=end_at,
+        justification=justification,
+    )
+
+
+def assign_active(
+    *,
+    actor,
+    principal,
+    role: Role,
+    scope: Scope,
+    start_at: datetime,
+    end_at: datetime | None,
+    justification: str,
+    mfa_verified_at: datetime | None = None,
+) -> ActiveAssignment:
+    """Give `principal` (a user or a Django group) an active (standing or time-bound) assignment,
+    within the role's rules; `mfa_verified_at`: when `actor` last proved a second factor, for a
+    role that requires MFA on active assignment."""
+    return create_assignment(
+        ActiveAssignment,
+        mfa_verified_at=mfa_verified_at,
+        actor=actor,
+        principal=principal,
+        role=role,
+        scope=scope,
+        start_at=start_at,
+        end_at=end_at,
+        justification=justification,
+        source=ActiveSource.ADMIN,
+    )
+
+
+def remove_assignment(*, actor, assignment: Assignment) -> bool:
+    """End an assignment now, as removed by `actor`. False when it had already ended."""
+    model = type(assignment)
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = (
+            model.objects.select_for_update(of=("self",))
+            .select_related("role", "scope", "principal", "group")
+            .get(pk=assignment.pk)
+        )
+        if assignment.ended_at is not None:
+            return False
+        # An assignment past its end has expired already; removing it records just that.
+        if assignment.end_at is not None and assignment.end_at <= now:
+            record_expiry(model=model, assignment_id=assignment.pk, now=now)
+            return False
+        # No active assignment outlives the eligibility it was activated from. Locked before the
+        # first audit event: record_event holds the audit chain head until commit, and the expiry
+        # task and deactivate take such a row first and the head second.
+        activated = []
+        if model is EligibleAssignment:
+            # A user's own activations, or every member's activations through the group.
+            through = {"via_group": assignment.group} if assignment.group_id else {
+                "principal": assignment.principal, "via_group__isnull": True}  # fmt: skip
+            activated = list(
+                ActiveAssignment.objects.select_for_update(of=("self",))
+                .open()
+                .filter(**through, role=assignment.role, scope=assignment.scope, source=ActiveSource.ACTIVATION)
+                .select_related("role", "scope", "principal")
+                .order_by("pk")
+            )
+        end_now(assignment, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
+        for active in activated:
+            if active.end_at <= now:
+                record_expiry(model=ActiveAssignment, assignment_id=active.pk, now=now)
+            else:
+                end_now(active, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
+    return True
+
+
+def end_now(
+    assignment: Assignment, *, actor, now: datetime, reason: str, action: str, data: dict | None = None
+) -> None:
+    assignment.ended_at = now
+    assignment.end_reason = reason
+    assignment.ended_by = actor
+    assignment.save(update_fields=["ended_at", "end_reason", "ended_by"])
+    record_event(actor=actor, action=action, target=assignment,
+                 data={"assignment_type": assignment.kind, **group_of(assignment), **(data or {})})  # fmt: skip
+
+
+ALREADY_ENDED = "This role assignment has already ended."
+END_IN_PAST = "The new end must be in the future; %(end)s has passed."
+
+
+ACTIVATION_END_FIXED = (
+    "This assignment comes from an activation; its holder extends it from My roles within the role's maximum."
+)
+
+
+def change_assignment_end(
+    *, actor, assignment: Assignment, end_at: datetime | None, window_start: datetime | None = None
+) -> Assignment:
+    """An administrator moves the end of an eligible or admin-made active assignment (empty:
+    permanent), within the role's assignment rules; audited with the old and new end.
+    `window_start`: where the role's maximum duration is counted from, the assignment's start
+    unless given (an approved extension counts from its decision: activations.services)."""
+    model = type(assignment)
+    now = timezone.now()
+    with transaction.atomic():
+        # Settings first, then the row: the same order as every other path that takes both.
+        role_settings = RoleSettings.objects.select_for_update().select_related("role").get(role=assignment.role_id)
+        assignment = (
+            model.objects.select_for_update(of=("self",)).select_related("role", "scope", "principal")
+            .get(pk=assignment.pk)
+        )  # fmt: skip
+        if assignment.ended_at is not None or (assignment.end_at is not None and assignment.end_at <= now):
+            raise ValidationError(ALREADY_ENDED, code="already_ended")
+        if getattr(assignment, "source", None) == ActiveSource.ACTIVATION:
+            raise ValidationError({"end_at": ValidationError(ACTIVATION_END_FIXED, code="activation_end_fixed")})
+        if end_at is not None and end_at <= now:
+            raise ValidationError(
+                {"end_at": ValidationError(END_IN_PAST, code="end_in_past", params={"end": end_at.isoformat()})}
+            )
+        rules.check_assignment_window(
+            role_settings=role_settings, kind=model.kind, start_at=window_start or assignment.start_at, end_at=end_at,
+            justification=assignment.justification if model.kind == "active" else "",
+        )  # fmt: skip
+        if assignment.end_at == end_at:
+            return assignment
+        old_end = assignment.end_at
+        assignment.end_at = end_at
+        assignment.save(update_fields=["end_at"])
+        record_event(
+            actor=actor, action="assignment.updated", target=assignment,
+            data={"assignment_type": model.kind, "end_at": [old_end, end_at]},
+        )  # fmt: skip
+        hooks.window_set(assignment)
+    return assignment
+
+
+def record_expiry(*, model: type[Assignment], assignment_id: int, now: datetime) -> bool:
+    """Mark an assignment past end_at as expired and audit it, once. False if already done.
+    Access does not wait for this: `in_effect` already excludes it from end_at on."""
+    with transaction.atomic():
+        # Compare-and-swap: of any number of workers, exactly one matches the still-open row.
+        claimed = model.objects.filter(pk=assignment_id, ended_at__isnull=True, end_at__lte=now).update(
+            ended_at=F("end_at"), end_reason=EndReason.EXPIRED
+        )
+        if claimed != 1:
+            return False
+        assignment = model.objects.select_related("role", "scope", "principal").get(pk=assignment_id)
+        record_event(actor=None, action="assignment.expired", target=assignment, data={"assignment_type": model.kind})
+    return True
