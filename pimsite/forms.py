@@ -1,5 +1,7 @@
 from django import forms
 
+from pimsite.models import TokenPermission
+
 CODE_HELP = "The 6-digit code from your authenticator app, or one of your backup codes."
 
 
@@ -26,3 +28,16 @@ class EnrolForm(forms.Form):
             "invalid": "A verification code is exactly 6 digits.",
         },
     )
+
+
+class ApiTokenForm(forms.Form):
+    """A new personal API token; the service checks every rule again and names the field."""
+
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. 'laptop CLI' or 'deploy pipeline'.")
+    expires_in_days = forms.IntegerField(
+        label="Expires in (days)", initial=30, help_text="1 to 365 days; 30 unless you change it."
+    )
+    permissions = forms.MultipleChoiceField(
+        choices=TokenPermission.choices, initial=[TokenPermission.API], widget=forms.CheckboxSelectMultiple,
+        help_text="A token never replaces your authenticator app: actions that need a code still ask for one.",
+    )  # fmt: skip

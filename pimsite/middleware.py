@@ -5,7 +5,8 @@ from django.urls import reverse
 from django_otp import user_has_device
 
 # Paths reachable without an OTP-verified session. Everything else is closed by default.
-OPEN_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/healthz", "/static/", "/favicon.ico")
+# The API answers for itself: a bearer token or a verified session, else 401 (pimsite/api.py).
+OPEN_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/healthz", "/static/", "/favicon.ico", "/api/")
 UNVERIFIED_PREFIXES = ("/accounts/verify/", "/accounts/enrol/")
 
 

@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "django_q",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     # Last: its admin.py replaces some third-party admin pages (see pimsite/admin.py).
     "pimsite",
 ]
@@ -171,6 +174,41 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
     }
+}
+
+# REST API (/api/v1/): bearer tokens or an OTP-verified session (with CSRF); deny by default.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "pimsite.api_auth.BearerTokenAuthentication",
+        "pimsite.api_auth.VerifiedSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["pimsite.api_auth.MayUseApi"],
+    "DEFAULT_PAGINATION_CLASS": "pimsite.api.NewestFirstCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "pimsite.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("PIM_API_RATE", "600/minute"), "otp": "10/minute"},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PIM API",
+    "DESCRIPTION": "Privileged Identity Management: eligible roles, just-in-time activation, approvals, "
+    'access decisions and administration. Errors: 400 {"errors": {field: [message]}}; 401, 403, 404, '
+    '409 and 429 {"detail": message, "code": code}.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "pimsite.api.add_error_responses",
+    ],
 }
 
 # Sign-in throttling (django-axes): lock a username from one address after repeated failures.

@@ -10,10 +10,11 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -26,7 +27,8 @@ from django_otp import user_has_device
 from activations import selectors as activation_selectors
 from audit import selectors as audit_selectors
 from pimsite import services
-from pimsite.forms import CodeForm, EnrolForm
+from pimsite.forms import ApiTokenForm, CodeForm, EnrolForm
+from pimsite.models import ApiToken
 from roles import mfa
 
 
@@ -187,3 +189,31 @@ def notifications(request: HttpRequest) -> HttpResponse:
     messages_sent = audit_selectors.notifications_for(user=request.user)
     page = Paginator(messages_sent, NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "accounts/notifications.html", {"page": page})
+
+
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """Personal API tokens: make one (its secret shown once, on this response only), list them,
+    revoke one. Reached only with an OTP-verified session (RequireVerifiedSessionMiddleware)."""
+    form = ApiTokenForm(request.POST or None)
+    secret = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, secret = services.create_api_token(actor=request.user, **form.cleaned_data)
+        except ValidationError as refusal:
+            for field, errors in refusal.error_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Token {token.name} created. Copy it now: it is not shown again.")
+            form = ApiTokenForm()
+    tokens = ApiToken.objects.filter(user=request.user).order_by("revoked_at", "-created_at")
+    return render(request, "accounts/tokens.html", {"form": form, "secret": secret, "tokens": tokens,
+                                                    "now": timezone.now()})  # fmt: skip
+
+
+@require_POST
+def revoke_api_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    if services.revoke_api_token(actor=request.user, token=token):
+        messages.success(request, f"Token {token.name} revoked.")
+    return redirect("account-tokens")

@@ -71,6 +71,8 @@ class AccessDecision:
     allowed: bool
     until: datetime | None = None  # None with allowed: permanent
     reason: str = ""
+    assignment_id: int | None = None  # the assignment that lasts longest
+    via: str | None = None  # how it is held: "activation", "admin", or "group" (an assignment to a group)
 
 
 def access_decision(
@@ -88,20 +90,20 @@ def access_decision(
         return AccessDecision(False, reason=f"no role with the slug {role_slug}")
     if not SCOPE_PATH_PATTERN.match(scope_path):
         return AccessDecision(False, reason=f"{scope_path} is not a scope path")
-    ends = list(
+    held = list(
         ActiveAssignment.objects.in_effect(at)
         .at_scope_covering(scope_path)
         .held_by(user)
         .filter(role__slug=role_slug)
-        .values_list("end_at", flat=True)
+        .values_list("pk", "end_at", "source", "group_id")
     )
-    if not ends:
+    if not held:
         return AccessDecision(
             False, reason=f"{username} holds no active {role_slug} assignment at {scope_path} or above"
         )
-    if any(end is None for end in ends):
-        return AccessDecision(True, None)
-    return AccessDecision(True, max(ends))
+    # Permanent first, then the latest end: the answer says how long access lasts for sure.
+    pk, end, source, group_id = max(held, key=lambda row: (row[1] is None, row[1] or at))
+    return AccessDecision(True, end, assignment_id=pk, via="group" if group_id else source)
 
 
 def stage_plans(role_settings) -> list[StagePlan]:
