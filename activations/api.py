@@ -125,7 +125,7 @@ class ExtendSerializer(serializers.Serializer):
 # Views -----------------------------------------------------------------------------------------
 
 
-def _otp_verified_at(request, token: str, eligibilities, *, verify):
+def _otp_verified_at(request, token: str, *, verify):
     """When the caller proved a second factor for this call: now, for a good `otp` (checked,
     throttled, audited, single-use); else, for a browser session only, its last sign-in or
     step-up. A token alone proves nothing."""
@@ -216,11 +216,11 @@ class ActivationRequests(generics.ListAPIView):
         eligibilities = _eligibilities(request.user, values, many=many)
         first = values[0]
         needs_code = [e.role.name for e in eligibilities if e.role.settings.require_mfa_on_activation]
-        verified = _otp_verified_at(request, first["otp"], eligibilities, verify=lambda token: services.verify_step_up(
-            actor=request.user, eligibilities=eligibilities, token=token))  # fmt: skip
-        if needs_code and not mfa.is_fresh(verified):
-            raise ApiValidationError({"otp": [MFA_CODE_NEEDED % {"roles": ", ".join(needs_code)}]})
         try:
+            verified = _otp_verified_at(request, first["otp"], verify=lambda token: services.verify_step_up(
+                actor=request.user, eligibilities=eligibilities, token=token))  # fmt: skip
+            if needs_code and not mfa.is_fresh(verified):
+                raise ApiValidationError({"otp": [MFA_CODE_NEEDED % {"roles": ", ".join(needs_code)}]})
             created = services.request_activation(
                 actor=request.user, eligibilities=eligibilities, duration=timedelta(minutes=first["duration_minutes"]),
                 start_at=first["start_at"], justification=first["justification"],
@@ -345,9 +345,9 @@ class Extend(APIView):
         body = ExtendSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         values = body.validated_data
-        verified = _otp_verified_at(request, values["otp"], [], verify=lambda token: services.verify_extension_step_up(
-            actor=request.user, assignment=assignment, token=token))  # fmt: skip
         try:
+            verified = _otp_verified_at(request, values["otp"], verify=lambda token: services.verify_extension_step_up(
+                actor=request.user, assignment=assignment, token=token))  # fmt: skip
             extension = services.request_activation_extension(
                 actor=request.user, assignment=assignment, duration=timedelta(minutes=values["duration_minutes"]),
                 justification=values["justification"], ticket_system=values["ticket_system"],
