@@ -31,8 +31,8 @@ ITEMS_DIFFER = (
     "these items differ in %(fields)s. Send separate requests instead."
 )
 MFA_CODE_NEEDED = (
-    "%(roles)s require(s) multifactor authentication: send 'otp' with the code your authenticator app shows now "
-    "(a token alone never proves a second factor)."
+    "Multifactor authentication is required to activate %(roles)s: send 'otp' with the code your authenticator "
+    "app shows now (a token alone never proves a second factor)."
 )
 
 
@@ -63,30 +63,37 @@ class EligibleAssignmentSerializer(serializers.ModelSerializer):
 
 
 class ActiveAssignmentSerializer(serializers.ModelSerializer):
+    """`group`: held by a group (the caller is a member); `via_group`: the caller activated it
+    through a group's eligibility. Only the caller's own activations can be deactivated."""
+
     role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     role_name = serializers.CharField(source="role.name", read_only=True)
     scope = serializers.SlugRelatedField(slug_field="path", read_only=True)
-    via_group = serializers.SerializerMethodField()
+    group = serializers.CharField(source="group.name", read_only=True, default=None)
+    via_group = serializers.CharField(source="via_group.name", read_only=True, default=None)
+    can_deactivate = serializers.SerializerMethodField()
 
     class Meta:
         model = ActiveAssignment
-        fields = ("id", "role", "role_name", "scope", "start_at", "end_at", "source", "via_group")
+        fields = ("id", "role", "role_name", "scope", "start_at", "end_at", "source", "group", "via_group",
+                  "can_deactivate")  # fmt: skip
 
-    def get_via_group(self, assignment) -> str | None:
-        group = assignment.via_group or assignment.group
-        return group.name if group else None
+    def get_can_deactivate(self, assignment) -> bool:
+        request = self.context.get("request")
+        return assignment.source == "activation" and request is not None and assignment.principal_id == request.user.pk
 
 
 class ActivationRequestSerializer(serializers.ModelSerializer):
     role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    role_name = serializers.CharField(source="role.name", read_only=True)
     scope = serializers.SlugRelatedField(slug_field="path", read_only=True)
     requester = serializers.CharField(source="requester.get_username", read_only=True)
     end_at = serializers.SerializerMethodField()
 
     class Meta:
         model = ActivationRequest
-        fields = ("id", "kind", "status", "status_reason", "role", "scope", "requester", "start_at", "end_at",
-                  "duration_minutes", "justification", "ticket_system", "ticket_number", "stage", "decide_by",
+        fields = ("id", "kind", "status", "status_reason", "role", "role_name", "scope", "requester", "start_at",
+                  "end_at", "duration_minutes", "justification", "ticket_system", "ticket_number", "stage", "decide_by",
                   "created_at", "decided_at", "assignment")  # fmt: skip
 
     def get_end_at(self, request) -> str | None:
@@ -125,17 +132,6 @@ class ExtendSerializer(serializers.Serializer):
 # Views -----------------------------------------------------------------------------------------
 
 
-def _otp_verified_at(request, token: str, *, verify):
-    """When the caller proved a second factor for this call: now, for a good `otp` (checked,
-    throttled, audited, single-use); else, for a browser session only, its last sign-in or
-    step-up. A token alone proves nothing."""
-    if token:
-        return verify(token)
-    if request.auth is None:  # the browser's OTP-verified session
-        return mfa.verified_at(request._request.session)
-    return None
-
-
 class MeView(APIView):
     """The caller, with their eligible and active assignments (their own and their groups')."""
 
@@ -156,6 +152,7 @@ class MeView(APIView):
             "eligible_assignments": EligibleAssignmentSerializer(selectors.eligible_roles_for(user=user, at=now),
                                                                  many=True).data,
             "active_assignments": ActiveAssignmentSerializer(selectors.active_roles_for(user=user, at=now),
+                                                             context={"request": request},
                                                              many=True).data,
         })  # fmt: skip
 
@@ -217,7 +214,7 @@ class ActivationRequests(generics.ListAPIView):
         first = values[0]
         needs_code = [e.role.name for e in eligibilities if e.role.settings.require_mfa_on_activation]
         try:
-            verified = _otp_verified_at(request, first["otp"], verify=lambda token: services.verify_step_up(
+            verified = mfa.otp_verified_at(request, first["otp"], verify=lambda token: services.verify_step_up(
                 actor=request.user, eligibilities=eligibilities, token=token))  # fmt: skip
             if needs_code and not mfa.is_fresh(verified):
                 raise ApiValidationError({"otp": [MFA_CODE_NEEDED % {"roles": ", ".join(needs_code)}]})
@@ -329,7 +326,7 @@ class Deactivate(APIView):
     @extend_schema(request=None, responses=ActiveAssignmentSerializer)
     def post(self, request, assignment_id: int):
         assignment = services.deactivate(actor=request.user, assignment=_own_active(request, assignment_id))
-        return Response(ActiveAssignmentSerializer(assignment).data)
+        return Response(ActiveAssignmentSerializer(assignment, context={"request": request}).data)
 
 
 class Extend(APIView):
@@ -346,8 +343,8 @@ class Extend(APIView):
         body.is_valid(raise_exception=True)
         values = body.validated_data
         try:
-            verified = _otp_verified_at(request, values["otp"], verify=lambda token: services.verify_extension_step_up(
-                actor=request.user, assignment=assignment, token=token))  # fmt: skip
+            verified = mfa.otp_verified_at(request, values["otp"], verify=lambda token: (
+                services.verify_extension_step_up(actor=request.user, assignment=assignment, token=token)))  # fmt: skip
             extension = services.request_activation_extension(
                 actor=request.user, assignment=assignment, duration=timedelta(minutes=values["duration_minutes"]),
                 justification=values["justification"], ticket_system=values["ticket_system"],
@@ -360,6 +357,11 @@ class Extend(APIView):
 
 class MayAskAccessDecisions(BasePermission):
     """A token made with the 'check' permission, or a PIM administrator's session."""
+
+    message = (
+        "Access decisions need a token made with the 'check' permission (API tokens page), or a PIM "
+        "administrator's session."
+    )
 
     def has_permission(self, request, view) -> bool:
         if request.auth is not None:
@@ -381,9 +383,11 @@ class Check(APIView):
             OpenApiParameter("scope", OpenApiTypes.STR, description="A scope path; '/' by default."),
         ],
         responses=inline_serializer("AccessDecision", {
-            "allowed": serializers.BooleanField(), "until": serializers.DateTimeField(allow_null=True),
-            "assignment": serializers.IntegerField(allow_null=True), "via": serializers.CharField(allow_null=True),
-            "reason": serializers.CharField(),
+            "allowed": serializers.BooleanField(),
+            "until": serializers.DateTimeField(allow_null=True, required=False, help_text="Allowed: null = permanent."),
+            "assignment": serializers.IntegerField(required=False, help_text="Allowed: the assignment that lasts."),
+            "via": serializers.CharField(required=False, help_text="Allowed: activation, admin or group."),
+            "reason": serializers.CharField(required=False, help_text="Not allowed: why."),
         }),
     )  # fmt: skip
     def get(self, request):

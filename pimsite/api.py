@@ -98,7 +98,7 @@ ERROR_RESPONSES = {
     "401": ("Error", "No credentials, or a token that is unknown, expired or revoked."),
     "403": ("Error", "Signed in, but this endpoint is not for this caller or token."),
     "404": ("Error", "No such object, or not one the caller may see."),
-    "409": ("Error", "Conflict: already decided, or changed meanwhile."),
+    "409": ("Error", "Conflict with the object's current state: already decided, already ended, still in use."),
     "429": ("Error", "Too many requests; retry after the Retry-After header's seconds."),
 }
 

@@ -101,3 +101,15 @@ def step_up(request, *, token: str, stage: str) -> datetime | None:
     now = timezone.now()
     record_verification(request.session, at=now)
     return now
+
+
+def otp_verified_at(request, token: str, *, verify) -> datetime | None:
+    """For an API call (a DRF request): when the caller proved a second factor. Now, for a good
+    `token` in the body (`verify(token)` checks it as check_code does: throttled, audited,
+    single-use, and raises or returns the moment); else, for the browser's OTP-verified session
+    only, its last sign-in or step-up. A bearer token alone proves nothing."""
+    if token:
+        return verify(token)
+    if request.auth is None:  # the browser's OTP-verified session (pimsite.api_auth)
+        return verified_at(request._request.session)
+    return None

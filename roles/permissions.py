@@ -4,6 +4,8 @@ from functools import wraps
 
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import BasePermission
 
 from roles.selectors import is_pim_administrator
 
@@ -46,3 +48,21 @@ NEEDS_ACTIVE_ADMIN_ROLE = (
     "Managing PIM needs an active Privileged Role Administrator or Global Administrator assignment at /. "
     "Being eligible is not enough: activate the role from My roles first."
 )
+
+
+class PIMAdministrator(BasePermission):
+    """The API's administration endpoints (roles/api.py): a caller holding an active Privileged
+    Role Administrator or Global Administrator assignment at '/' right now, asked once per
+    request (holds_administrator_role). Anyone else who signed in gets 403 on a collection, and
+    404 on an object (a view with `hides_objects = True`), so slugs and ids cannot be probed.
+    Callers without credentials get 401 before this is asked (pimsite.api_auth.MayUseApi)."""
+
+    message = NEEDS_ACTIVE_ADMIN_ROLE
+    code = "permission_denied"
+
+    def has_permission(self, request, view) -> bool:
+        if holds_administrator_role(request.user):
+            return True
+        if request.user.is_authenticated and getattr(view, "hides_objects", False):
+            raise NotFound
+        return False

@@ -1,13 +1,14 @@
 """Reads shared by pages, the admin and commands."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
-from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, Role
+from roles.models import ActiveAssignment, ApprovalStage, Assignment, EligibleAssignment, Role, Scope
 from roles.rules import SCOPE_PATH_PATTERN, StagePlan
 
 
@@ -163,3 +164,59 @@ def is_approver(*, user, role: Role) -> bool:
     return (
         get_user_model().objects.filter(pk=user.pk, is_active=True).filter(_named_in(stages, escalation=True)).exists()
     )
+
+
+def assignments_not_ended(*, model: type[Assignment], at: datetime, filters: dict) -> QuerySet[Assignment]:
+    """Eligible or active assignments (`model`) in effect at `at` or scheduled to start later,
+    narrowed by the filters of roles.forms.AssignmentFilterForm: role (a Role), user (a
+    username or a group's name), scope (a path, exact), duration ("permanent" or "time-bound"),
+    expiring (ending within that many days). Holder, role, scope and creator (and an active
+    one's group of activation) are joined in, so the rows never query. One query; the console
+    list and the API both read it."""
+    lookups = Q()
+    if "role" in filters:
+        lookups &= Q(role=filters["role"])
+    if "user" in filters:  # a username, or a group's name
+        lookups &= Q(principal__username=filters["user"]) | Q(group__name=filters["user"])
+    if "scope" in filters:
+        lookups &= Q(scope__path=filters["scope"])
+    if filters.get("duration") == "permanent":
+        lookups &= Q(end_at__isnull=True)
+    elif filters.get("duration") == "time-bound":
+        lookups &= Q(end_at__isnull=False)
+    if "expiring" in filters:
+        lookups &= Q(end_at__isnull=False, end_at__lte=at + timedelta(days=filters["expiring"]))
+    related = ["principal", "group", "role", "scope", "created_by"]
+    if model is ActiveAssignment:
+        related.append("via_group")
+    return model.objects.not_ended(at).filter(lookups).select_related(*related)
+
+
+def _in_effect_count(model: type[Assignment], *, at: datetime, per: str, **filters) -> Coalesce:
+    """How many assignments of `model` in effect at `at` (and matching `filters`) each outer
+    row has, by its `per` field ("role", "scope"), as a subquery: assignments point at roles and
+    scopes with related_name="+", so there is no reverse relation to count over."""
+    count = (
+        model.objects.in_effect(at).filter(**{per: OuterRef("pk")}, **filters)
+        .order_by().values(per).annotate(n=Count("pk")).values("n")
+    )  # fmt: skip
+    return Coalesce(Subquery(count, output_field=IntegerField()), 0)
+
+
+def scopes_with_assignment_counts(*, at: datetime) -> QuerySet[Scope]:
+    """Every scope with its parent, and `eligible_count` / `active_count`: assignments in
+    effect at `at` made at that very scope. One query."""
+    return Scope.objects.select_related("parent").annotate(
+        eligible_count=_in_effect_count(EligibleAssignment, at=at, per="scope"),
+        active_count=_in_effect_count(ActiveAssignment, at=at, per="scope"),
+    )
+
+
+def roles_with_assignment_counts(*, at: datetime) -> QuerySet[Role]:
+    """Every role with the console list's counts of assignments in effect at `at`, at any scope:
+    `eligible_permanent`, `eligible_time_bound`, `active_permanent`, `active_time_bound`. One query."""
+    return Role.objects.annotate(**{
+        f"{model.kind}_{'permanent' if permanent else 'time_bound'}": _in_effect_count(
+            model, at=at, per="role", end_at__isnull=permanent)
+        for model in (EligibleAssignment, ActiveAssignment) for permanent in (True, False)
+    })  # fmt: skip

@@ -32,6 +32,7 @@ from roles.services.assignments import (
 from roles.services.bootstrap import BOOTSTRAP_REFUSED, USERNAME_TAKEN, bootstrap_first_administrator
 from roles.services.definitions import (
     BUILTIN_NOT_DELETABLE,
+    BUILTIN_READ_ONLY,
     ROLE_IN_USE,
     SETTINGS_FIELDS,
     create_role,
@@ -48,6 +49,7 @@ __all__ = [
     "ALREADY_ENDED",
     "BOOTSTRAP_REFUSED",
     "BUILTIN_NOT_DELETABLE",
+    "BUILTIN_READ_ONLY",
     "END_IN_PAST",
     "MFA_REQUIRED_ON_ACTIVE",
     "NOT_ACTIVATED",

@@ -8,6 +8,7 @@ from roles import notifications, rules
 from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, Role, RoleSettings, Scope
 from roles.selectors import stage_plans
 
+BUILTIN_READ_ONLY = "%(role)s is a built-in role: its name, tier and description cannot change; its settings can."
 BUILTIN_NOT_DELETABLE = "%(role)s is a built-in role and cannot be deleted."
 
 
@@ -61,6 +62,7 @@ def create_role(*, actor, slug: str, name: str, tier: str, description: str = ""
 
 
 def update_role(*, actor, role: Role, name: str, tier: str, description: str) -> Role:
+    """Rename or re-tier a custom role. A built-in role's name, tier and description are fixed."""
     with transaction.atomic():
         role = Role.objects.select_for_update().get(pk=role.pk)
         before = {"name": role.name, "tier": role.tier, "description": role.description}
@@ -69,6 +71,8 @@ def update_role(*, actor, role: Role, name: str, tier: str, description: str) ->
         changes = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
         if not changes:
             return role
+        if role.is_builtin:
+            raise ValidationError(BUILTIN_READ_ONLY, code="builtin_role", params={"role": before["name"]})
         role.full_clean()
         role.save(update_fields=["name", "tier", "description"])
         record_event(actor=actor, action="role.updated", target=role, data={"changes": changes})

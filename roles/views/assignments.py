@@ -1,12 +1,10 @@
 """The /manage/ console: eligible and active assignments, and scopes. Every change goes through
 roles.services; these views parse, call one service and render."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -14,38 +12,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from roles import mfa, services
 from roles.forms import ASSIGNMENT_MODELS, AssignmentEndForm, AssignmentFilterForm, AssignmentForm, ScopeForm
-from roles.models import Assignment, Scope
+from roles.models import Assignment
 from roles.permissions import pim_administrator_required
+from roles.selectors import assignments_not_ended, scopes_with_assignment_counts
 
 ALREADY_ENDED = "This assignment had already ended; nothing was changed."
 
 
-def not_ended(queryset: QuerySet, at: datetime) -> QuerySet:
-    """In effect at `at` or scheduled to start later: not closed and not past its end."""
-    return queryset.not_ended(at)
-
-
 def _assignments(*, at: datetime, filters: dict) -> list[Assignment]:
-    """Eligible and active assignments not ended, narrowed by the list's filters. One query per
-    type; principal, role, scope and creator are joined in, so the rows never query."""
+    """Eligible and active assignments not ended, narrowed by the list's filters
+    (roles.selectors.assignments_not_ended). One query per type."""
     kinds = [filters["type"]] if "type" in filters else list(ASSIGNMENT_MODELS)
-    lookups = Q()
-    if "role" in filters:
-        lookups &= Q(role=filters["role"])
-    if "user" in filters:  # a username, or a group's name
-        lookups &= Q(principal__username=filters["user"]) | Q(group__name=filters["user"])
-    if "scope" in filters:
-        lookups &= Q(scope__path=filters["scope"])
-    if filters.get("duration") == "permanent":
-        lookups &= Q(end_at__isnull=True)
-    elif filters.get("duration") == "time-bound":
-        lookups &= Q(end_at__isnull=False)
-    if "expiring" in filters:
-        lookups &= Q(end_at__isnull=False, end_at__lte=at + timedelta(days=filters["expiring"]))
     rows = []
     for kind in kinds:
-        queryset = not_ended(ASSIGNMENT_MODELS[kind].objects, at).filter(lookups)
-        rows += queryset.select_related("principal", "group", "role", "scope", "created_by")
+        rows += assignments_not_ended(model=ASSIGNMENT_MODELS[kind], at=at, filters=filters)
     return sorted(rows, key=lambda a: (a.role.name, a.scope.path, a.holder_name, a.kind))
 
 
@@ -159,13 +139,6 @@ def assignment_remove(request: HttpRequest, kind: str, assignment_id: int) -> Ht
     return redirect("manage:assignment", kind=kind, assignment_id=assignment_id)
 
 
-def _count_at_scope(model, at: datetime) -> Coalesce:
-    in_effect = (
-        model.objects.in_effect(at).filter(scope=OuterRef("pk")).order_by().values("scope").annotate(n=Count("pk"))
-    )
-    return Coalesce(Subquery(in_effect.values("n")), 0, output_field=IntegerField())
-
-
 @pim_administrator_required
 @require_http_methods(["GET", "POST"])
 def scope_list(request: HttpRequest) -> HttpResponse:
@@ -178,10 +151,8 @@ def scope_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Scope {scope.path} is ready.")
             return redirect("manage:scopes")
-    now = timezone.now()
-    counts = {f"{kind}_count": _count_at_scope(model, now) for kind, model in ASSIGNMENT_MODELS.items()}
     # By segment, so that /a/b follows /a and not /a-b, which a plain sort on path would put between.
-    scopes = sorted(Scope.objects.annotate(**counts), key=lambda scope: scope.path.split("/"))
+    scopes = sorted(scopes_with_assignment_counts(at=timezone.now()), key=lambda scope: scope.path.split("/"))
     for scope in scopes:
         scope.depth = 0 if scope.path == "/" else scope.path.count("/")
         scope.indent = "\u2003\u2003" * scope.depth  # em spaces: pim.css has no tree style, and CSP bars inline ones

@@ -18,8 +18,6 @@ from roles.models import ActiveAssignment, EligibleAssignment, Role
 from roles.permissions import pim_administrator_required
 from roles.selectors import stage_plans
 
-BUILTIN_READ_ONLY = "%(role)s is a built-in role: its name, tier and description cannot change; its settings can."
-
 
 def _holders(model, *, now, permanent: bool) -> Coalesce:
     """How many assignments of `model` in effect at `now` each role has, permanent or time-bound.
@@ -91,7 +89,7 @@ def role_edit(request: HttpRequest, slug: str) -> HttpResponse:
     role = get_object_or_404(Role.objects.select_related("settings"), slug=slug)
     if role.is_builtin:
         if request.method == "POST":
-            messages.error(request, BUILTIN_READ_ONLY % {"role": role.name})
+            messages.error(request, services.BUILTIN_READ_ONLY % {"role": role.name})
             return redirect("manage:role-edit", slug=role.slug)
         return render(request, "manage/role_form.html", {"form": None, "role": role})
     # The form writes what was typed into its instance; the page keeps showing the saved role.

@@ -76,7 +76,7 @@ def test_a_token_alone_is_not_a_second_factor(alice_api, alice, exchange):
 
     assert response.status_code == 400
     assert response.json()["errors"]["otp"][0].startswith(
-        "Exchange Administrator require(s) multifactor authentication"
+        "Multifactor authentication is required to activate Exchange Administrator"
     )
     assert not ActivationRequest.objects.exists()
 
@@ -235,3 +235,15 @@ def test_list_endpoints_query_counts_do_not_grow_with_rows(alice, bob, clock, ro
             response = client.get(url)
         body = response.json()
         assert len(body["results"] if isinstance(body, dict) else body) == listed
+
+
+def test_guessing_codes_is_throttled_with_retry_after(alice_api, alice, exchange):
+    for _ in range(10):
+        assert ask(alice_api, alice, otp="000000").status_code == 400
+
+    throttled = ask(alice_api, alice)
+
+    assert throttled.status_code == 429
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    assert throttled.json()["code"] == "throttled"
+    assert not ActivationRequest.objects.exists()

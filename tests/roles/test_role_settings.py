@@ -112,3 +112,15 @@ def test_an_unknown_setting_is_a_programming_error(exchange, pim_admin):
 def test_the_database_refuses_out_of_range_values_written_around_the_service(exchange, field, value):
     with pytest.raises(IntegrityError), transaction.atomic():
         RoleSettings.objects.filter(role=exchange).update(**{field: value})
+
+
+def test_a_builtin_roles_name_tier_and_description_are_fixed_on_every_path(pim_admin):
+    exchange = Role.objects.get(slug="exchange-administrator")
+
+    with pytest.raises(ValidationError) as refusal:
+        services.update_role(actor=pim_admin, role=exchange, name="Mail God", tier=exchange.tier,
+                             description=exchange.description)  # fmt: skip
+
+    assert refusal.value.messages == [services.BUILTIN_READ_ONLY % {"role": "Exchange Administrator"}]
+    assert Role.objects.get(slug="exchange-administrator").name == "Exchange Administrator"
+    assert not AuditEvent.objects.filter(action="role.updated").exists()
