@@ -17,6 +17,7 @@ from activations.services.workflow import (
     enter_stage,
     grant,
     lock_holdings,
+    lock_pending_for_decision,
     settle,
     tell_approvers,
     tell_requester,
@@ -60,16 +61,7 @@ def decide_request(
 
 def _decide(*, actor, request: ActivationRequest, decision: str, justification: str) -> ActivationRequest:
     now = timezone.now()
-    request = (
-        ActivationRequest.objects.select_for_update(of=("self",))
-        .select_related("role", "scope", "requester")
-        .get(pk=request.pk)
-    )
-    if request.status != RequestStatus.PENDING_APPROVAL:
-        raise AlreadyDecided("already_decided", rules.ALREADY_DECIDED,
-                             params={"status": request.get_status_display().lower()})  # fmt: skip
-    if actor.pk == request.requester_id:
-        raise ActivationRefused("own_request", rules.OWN_REQUEST)
+    request = lock_pending_for_decision(request, actor=actor)
     # The settings row is locked too: an approver removed a moment ago cannot slip through.
     RoleSettings.objects.select_for_update().get(role=request.role)
     stage = stage_of(role=request.role, position=request.stage)

@@ -18,6 +18,7 @@ from activations.services.workflow import (
     EVENT_NOUNS,
     ActivationsRefused,
     action_name,
+    lock_pending_for_decision,
     record_change_refusals,
     save_pending,
     settle,
@@ -168,16 +169,7 @@ def decide_assignment_change(
 ):
     """An administrator decides an extension or renewal of an assignment (decide_request)."""
     now = timezone.now()
-    request = (
-        ActivationRequest.objects.select_for_update(of=("self",))
-        .select_related("role", "scope", "requester")
-        .get(pk=request.pk)
-    )
-    if request.status != RequestStatus.PENDING_APPROVAL:
-        raise AlreadyDecided("already_decided", rules.ALREADY_DECIDED,
-                             params={"status": request.get_status_display().lower()})  # fmt: skip
-    if actor.pk == request.requester_id:
-        raise ActivationRefused("own_request", rules.OWN_REQUEST)
+    request = lock_pending_for_decision(request, actor=actor)
     if not is_pim_administrator(user=actor, at=now):
         raise ActivationRefused("not_administrator", rules.NOT_ADMINISTRATOR)
     if request.decide_by is not None and request.decide_by <= now:

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from activations import notifications, rules, scheduling
 from activations.choices import RequestKind, RequestStatus
+from activations.exceptions import ActivationRefused, AlreadyDecided
 from activations.models import ActivationRequest
 from audit.services import record_event
 from roles import services as role_services
@@ -192,3 +193,19 @@ def record_change_refusals(*, actor, kind: str, assignment, refusal: Activations
             data={"rule": problem.rule, "message": problem.message % problem.params if problem.params else
                   problem.message},
         )  # fmt: skip
+
+
+def lock_pending_for_decision(request: ActivationRequest, *, actor) -> ActivationRequest:
+    """The request, locked, still waiting for a decision, and not `actor`'s own: what every
+    decision (an approver's or an administrator's) checks first."""
+    request = (
+        ActivationRequest.objects.select_for_update(of=("self",))
+        .select_related("role", "scope", "requester")
+        .get(pk=request.pk)
+    )
+    if request.status != RequestStatus.PENDING_APPROVAL:
+        raise AlreadyDecided("already_decided", rules.ALREADY_DECIDED,
+                             params={"status": request.get_status_display().lower()})  # fmt: skip
+    if actor.pk == request.requester_id:
+        raise ActivationRefused("own_request", rules.OWN_REQUEST)
+    return request
