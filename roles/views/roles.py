@@ -4,8 +4,7 @@ import copy
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -14,35 +13,20 @@ from django.views.decorators.http import require_GET, require_http_methods
 from roles import hooks, services
 from roles.choices import Tier
 from roles.forms import RoleEditForm, RoleForm, RoleSettingsForm, stage_formset
-from roles.models import ActiveAssignment, EligibleAssignment, Role
+from roles.models import Role
 from roles.permissions import pim_administrator_required
-from roles.selectors import stage_plans
-
-
-def _holders(model, *, now, permanent: bool) -> Coalesce:
-    """How many assignments of `model` in effect at `now` each role has, permanent or time-bound.
-    A subquery, because assignments point at roles with related_name="+"; one query for all roles."""
-    count = (
-        model.objects.in_effect(now)
-        .filter(role=OuterRef("pk"), end_at__isnull=permanent)
-        .order_by()
-        .values("role")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    return Coalesce(Subquery(count, output_field=IntegerField()), 0)
+from roles.selectors import roles_with_assignment_counts, stage_plans
 
 
 def _roles_with_holder_counts(*, query: str, tier: str) -> QuerySet[Role]:
-    """Roles matching the search, each with eligible_/active_ permanent_/time_bound counts. One query."""
+    """Roles matching the search, with the holder counts (roles.selectors) and the columns other
+    apps add (roles.hooks). One query."""
     now = timezone.now()
-    roles = Role.objects.annotate(
-        eligible_permanent=_holders(EligibleAssignment, now=now, permanent=True),
-        eligible_time_bound=_holders(EligibleAssignment, now=now, permanent=False),
-        active_permanent=_holders(ActiveAssignment, now=now, permanent=True),
-        active_time_bound=_holders(ActiveAssignment, now=now, permanent=False),
-        **{name: expression(now) for name, (_, expression) in hooks.role_list_columns().items()},
-    ).order_by("name")
+    roles = (
+        roles_with_assignment_counts(at=now)
+        .annotate(**{name: expression(now) for name, (_, expression) in hooks.role_list_columns().items()})
+        .order_by("name")
+    )
     if query:
         roles = roles.filter(Q(name__icontains=query) | Q(slug__icontains=query))
     if tier:
