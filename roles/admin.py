@@ -421,7 +421,12 @@ class AssignmentAdmin(ServiceBackedAdmin):
 
     @admin.action(description="Remove selected assignments (end them now)")
     def remove_selected(self, request, queryset):
-        removed = sum(services.remove_assignment(actor=request.user, assignment=a) for a in queryset)
+        removed = 0
+        for assignment in queryset:
+            try:
+                removed += services.remove_assignment(actor=request.user, assignment=assignment)
+            except ValidationError as refusal:  # the last permanent Global Administrator stays
+                self.message_user(request, " ".join(refusal.messages), level=messages.ERROR)
         self.message_user(request, f"Removed {removed} assignment(s).", level=messages.SUCCESS)
 
 

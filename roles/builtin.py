@@ -53,8 +53,9 @@ BUILTIN_ROLES = [
     ),
 ]
 
+GLOBAL_ADMINISTRATOR = "global-administrator"
 # Holding one of these, active at the directory root, opens the PIM admin.
-ADMIN_ROLE_SLUGS = ("privileged-role-administrator", "global-administrator")
+ADMIN_ROLE_SLUGS = ("privileged-role-administrator", GLOBAL_ADMINISTRATOR)
 ROOT_SCOPE_PATH = "/"
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from roles import hooks, mfa, notifications, rules
+from roles.builtin import GLOBAL_ADMINISTRATOR, ROOT_SCOPE_PATH
 from roles.choices import ActiveSource, EndReason
 from roles.models import ActiveAssignment, Assignment, EligibleAssignment, Role, RoleSettings, Scope
 from roles.selectors import administrators_to_notify, members_of
@@ -217,11 +218,39 @@ def assign_active(
     )
 
 
+LAST_GLOBAL_ADMINISTRATOR = (
+    "%(user)s holds the last permanent active Global Administrator assignment at /. PIM keeps at least one, "
+    "so that the directory can always be administered: give another account a permanent active Global "
+    "Administrator assignment first."
+)
+
+
+def keep_a_permanent_global_administrator(assignment: Assignment) -> None:
+    """Refuse to end, or to give an end to, the last permanent active Global Administrator
+    assignment of a user at '/'. Called before the assignment's own row lock: it locks every
+    such assignment in pk order, so two administrators removing two of the last two queue."""
+    if not isinstance(assignment, ActiveAssignment):
+        return
+    current = ActiveAssignment.objects.select_related("role", "scope", "principal").get(pk=assignment.pk)
+    standing = ActiveAssignment.objects.open().filter(
+        role__slug=GLOBAL_ADMINISTRATOR, scope__path=ROOT_SCOPE_PATH, end_at__isnull=True,
+        principal__isnull=False, principal__is_active=True,
+    )  # fmt: skip
+    if current.ended_at is not None or not standing.filter(pk=current.pk).exists():
+        return
+    locked = list(standing.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+    if locked == [current.pk]:
+        raise ValidationError(LAST_GLOBAL_ADMINISTRATOR, code="last_global_administrator",
+                              params={"user": current.principal.get_username()})  # fmt: skip
+
+
 def remove_assignment(*, actor, assignment: Assignment) -> bool:
-    """End an assignment now, as removed by `actor`. False when it had already ended."""
+    """End an assignment now, as removed by `actor`. False when it had already ended. The last
+    permanent active Global Administrator stays (keep_a_permanent_global_administrator)."""
     model = type(assignment)
     now = timezone.now()
     with transaction.atomic():
+        keep_a_permanent_global_administrator(assignment)
         assignment = (
             model.objects.select_for_update(of=("self",))
             .select_related("role", "scope", "principal", "group")
@@ -287,6 +316,8 @@ def change_assignment_end(
     model = type(assignment)
     now = timezone.now()
     with transaction.atomic():
+        if end_at is not None:  # a permanent assignment made time-bound will end
+            keep_a_permanent_global_administrator(assignment)
         # Settings first, then the row: the same order as every other path that takes both.
         role_settings = RoleSettings.objects.select_for_update().select_related("role").get(role=assignment.role_id)
         assignment = (

@@ -128,7 +128,12 @@ def assignment_end(request: HttpRequest, kind: str, assignment_id: int) -> HttpR
 @require_POST
 def assignment_remove(request: HttpRequest, kind: str, assignment_id: int) -> HttpResponse:
     assignment = _assignment(kind, assignment_id)
-    if services.remove_assignment(actor=request.user, assignment=assignment):
+    try:
+        removed = services.remove_assignment(actor=request.user, assignment=assignment)
+    except ValidationError as refusal:  # the last permanent Global Administrator stays
+        messages.error(request, " ".join(refusal.messages))
+        return redirect("manage:assignment", kind=kind, assignment_id=assignment_id)
+    if removed:
         messages.success(
             request,
             f"Removed the {kind} assignment of {assignment.role.name} at "
