@@ -220,3 +220,14 @@ def roles_with_assignment_counts(*, at: datetime) -> QuerySet[Role]:
             model, at=at, per="role", end_at__isnull=permanent)
         for model in (EligibleAssignment, ActiveAssignment) for permanent in (True, False)
     })  # fmt: skip
+
+
+def standing_assignments() -> QuerySet[ActiveAssignment]:
+    """Discovery: permanent active assignments made by administrators (standing access), by role.
+    One query."""
+    return (
+        ActiveAssignment.objects.open()
+        .filter(end_at__isnull=True, source="admin")
+        .select_related("role", "scope", "principal", "group", "created_by")
+        .order_by("role__name", "scope__path", "pk")
+    )

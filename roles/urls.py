@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from roles.views import assignments, bulk, roles
+from roles.views import assignments, bulk, discovery, roles
 
 app_name = "manage"
 
@@ -22,4 +22,8 @@ urlpatterns = [
     path("assignments/<str:kind>/<int:assignment_id>/remove/", assignments.assignment_remove, name="assignment-remove"),
     path("assignments/<str:kind>/<int:assignment_id>/end/", assignments.assignment_end, name="assignment-end"),
     path("scopes/", assignments.scope_list, name="scopes"),
+    # Discovery: standing access to just-in-time (roles/views/discovery.py)
+    path("discovery/", discovery.discovery, name="discovery"),
+    path("discovery/<int:assignment_id>/convert/", discovery.convert, name="discovery-convert"),
+    path("discovery/roles/<slug:slug>/convert/", discovery.convert_role, name="discovery-convert-role"),
 ]

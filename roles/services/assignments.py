@@ -1,7 +1,7 @@
 """Who holds what: making, changing, removing and expiring eligible and active assignments,
 of a user or a group, within the role's assignment rules."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -362,3 +362,50 @@ def record_expiry(*, model: type[Assignment], assignment_id: int, now: datetime)
         assignment = model.objects.select_related("role", "scope", "principal").get(pk=assignment_id)
         record_event(actor=None, action="assignment.expired", target=assignment, data={"assignment_type": model.kind})
     return True
+
+
+# Discovery: standing access made just-in-time -------------------------------------------------
+
+NOT_STANDING = "Only a permanent active assignment made by an administrator can be converted; this one is %(what)s."
+CONVERT_NEEDS_JUSTIFICATION = "Say why this standing access becomes eligible (1 to 500 characters)."
+
+
+def convert_to_eligible(*, actor, assignment: ActiveAssignment, justification: str) -> EligibleAssignment:
+    """Entra's Discovery: turn a standing (permanent, administrator-made) active assignment into
+    an eligibility the holder activates when needed. The active assignment ends now; the holder
+    stays (or becomes) eligible, permanently if the role allows it, else for the role's maximum.
+    The last permanent Global Administrator stays. Audited as assignment.converted_to_eligible."""
+    justification = justification.strip()
+    if not justification or len(justification) > rules.JUSTIFICATION_MAX_LENGTH:
+        raise ValidationError({"justification": ValidationError(CONVERT_NEEDS_JUSTIFICATION, code="required")})
+    now = timezone.now()
+    with transaction.atomic():
+        keep_a_permanent_global_administrator(assignment)
+        # The row before the first audit event (see remove_assignment).
+        assignment = (
+            ActiveAssignment.objects.select_for_update(of=("self",))
+            .select_related("role__settings", "scope", "principal", "group")
+            .get(pk=assignment.pk)
+        )
+        standing = assignment.ended_at is None and assignment.end_at is None and assignment.source == ActiveSource.ADMIN
+        if not standing:
+            what = "ended" if assignment.ended_at else ("time-bound" if assignment.end_at else "an activation")
+            raise ValidationError(NOT_STANDING, code="not_standing", params={"what": what})
+        holder = assignment.group or assignment.principal
+        eligibility = EligibleAssignment.objects.not_ended(now).filter(
+            **holder_fields(holder), role=assignment.role, scope=assignment.scope
+        ).first()  # fmt: skip
+        end_now(assignment, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed",
+                data={"reason": "converted to eligible", "justification": justification})  # fmt: skip
+        if eligibility is None:
+            role_settings = assignment.role.settings
+            end_at = None if role_settings.allow_permanent_eligible else now + timedelta(
+                days=role_settings.max_eligible_days)  # fmt: skip
+            eligibility = create_assignment(
+                EligibleAssignment, actor=actor, principal=holder, role=assignment.role, scope=assignment.scope,
+                start_at=now, end_at=end_at, justification=justification,
+            )  # fmt: skip
+        ids = {"active_assignment_id": assignment.pk, "eligible_assignment_id": eligibility.pk}
+        record_event(actor=actor, action="assignment.converted_to_eligible", target=eligibility,
+                     justification=justification, data=ids)  # fmt: skip
+    return eligibility
