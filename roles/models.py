@@ -348,3 +348,23 @@ class ActiveAssignment(Assignment):
             models.Index(fields=["ended_at", "end_at"], name="active_open_end_idx"),
             models.Index(fields=["group", "ended_at"], name="active_group_open_idx"),
         ]
+
+
+class BreakGlassAccount(models.Model):
+    """An emergency account: it keeps a permanent active Global Administrator assignment that no
+    expiry, review, policy or fix removes while it is flagged, and every sign-in by it is an alert.
+    Flagged and unflagged by an active Global Administrator (roles.services.breakglass)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="break_glass")
+    reason = models.CharField(max_length=500)
+    flagged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    flagged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"Break-glass account {self.user}"
+
+    def audit_fields(self) -> dict:
+        return {"principal": self.user, "justification": self.reason}

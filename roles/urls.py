@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from roles.views import assignments, bulk, discovery, roles
+from roles.views import assignments, breakglass, bulk, discovery, roles
 
 app_name = "manage"
 
@@ -22,6 +22,9 @@ urlpatterns = [
     path("assignments/<str:kind>/<int:assignment_id>/remove/", assignments.assignment_remove, name="assignment-remove"),
     path("assignments/<str:kind>/<int:assignment_id>/end/", assignments.assignment_end, name="assignment-end"),
     path("scopes/", assignments.scope_list, name="scopes"),
+    # Break-glass accounts (roles/views/breakglass.py)
+    path("break-glass/", breakglass.break_glass, name="break-glass"),
+    path("break-glass/<str:username>/unflag/", breakglass.unflag, name="break-glass-unflag"),
     # Discovery: standing access to just-in-time (roles/views/discovery.py)
     path("discovery/", discovery.discovery, name="discovery"),
     path("discovery/<int:assignment_id>/convert/", discovery.convert, name="discovery-convert"),

@@ -31,6 +31,7 @@ from roles.services.assignments import (
     remove_assignment,
 )
 from roles.services.bootstrap import BOOTSTRAP_REFUSED, USERNAME_TAKEN, bootstrap_first_administrator
+from roles.services.breakglass import flag_break_glass, is_break_glass, unflag_break_glass
 from roles.services.definitions import (
     BUILTIN_NOT_DELETABLE,
     BUILTIN_READ_ONLY,
@@ -72,6 +73,9 @@ __all__ = [
     "delete_role",
     "end_access_through_group",
     "extend_activation",
+    "flag_break_glass",
+    "is_break_glass",
+    "unflag_break_glass",
     "grant_activation",
     "holder_fields",
     "import_eligible_assignments",

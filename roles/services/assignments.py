@@ -15,7 +15,15 @@ from audit.services import record_event
 from roles import hooks, mfa, notifications, rules
 from roles.builtin import GLOBAL_ADMINISTRATOR, ROOT_SCOPE_PATH
 from roles.choices import ActiveSource, EndReason
-from roles.models import ActiveAssignment, Assignment, EligibleAssignment, Role, RoleSettings, Scope
+from roles.models import (
+    ActiveAssignment,
+    Assignment,
+    BreakGlassAccount,
+    EligibleAssignment,
+    Role,
+    RoleSettings,
+    Scope,
+)
 from roles.selectors import administrators_to_notify, members_of
 
 ALREADY_ASSIGNED = (
@@ -225,6 +233,12 @@ LAST_GLOBAL_ADMINISTRATOR = (
 )
 
 
+BREAK_GLASS_KEEPS_IT = (
+    "%(user)s is a break-glass account: its permanent Global Administrator assignment stays while it is "
+    "flagged. A Global Administrator can remove the flag first (Manage, Break-glass accounts)."
+)
+
+
 def keep_a_permanent_global_administrator(assignment: Assignment) -> None:
     """Refuse to end, or to give an end to, the last permanent active Global Administrator
     assignment of a user at '/'. Called before the assignment's own row lock: it locks every
@@ -238,6 +252,9 @@ def keep_a_permanent_global_administrator(assignment: Assignment) -> None:
     )  # fmt: skip
     if current.ended_at is not None or not standing.filter(pk=current.pk).exists():
         return
+    if BreakGlassAccount.objects.filter(user_id=current.principal_id).exists():
+        raise ValidationError(BREAK_GLASS_KEEPS_IT, code="break_glass",
+                              params={"user": current.principal.get_username()})  # fmt: skip
     locked = list(standing.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
     if locked == [current.pk]:
         raise ValidationError(LAST_GLOBAL_ADMINISTRATOR, code="last_global_administrator",
