@@ -233,3 +233,66 @@ class OutboxMessage(models.Model):
 
     def audit_fields(self) -> dict[str, Any]:
         return {"principal": self.recipient}
+
+
+# SIEM forwarding, retention and verification ---------------------------------------------------
+
+
+class SiemCursor(models.Model):
+    """How far the SIEM forwarder got for one destination (`audit.siem.forward`): every event up
+    to `last_sequence` was acknowledged there. A new destination starts from the first event."""
+
+    destination = models.CharField(max_length=500, unique=True)  # "tcp://host:514", "https://host/path"
+    last_sequence = models.PositiveBigIntegerField(default=0)
+    # A forwarder's lease while sending: a second worker started by an overlapping schedule run
+    # finds it and leaves, so events go out once and in order (see audit.siem.forward).
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.destination} at #{self.last_sequence}"
+
+
+class AuditCheckpoint(models.Model):
+    """Where the chain starts after pruning: the sequence and hash of the last pruned event,
+    signed with a key derived from SECRET_KEY, so `verify_audit` can start here and a row
+    written by someone without the key is refused (see audit.retention)."""
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    pruned_count = models.PositiveBigIntegerField(default=0)
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-sequence"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.sequence}"
+
+
+class ChainVerification(models.Model):
+    """One run of the chain verification (the verify_audit command or the daily schedule); the
+    newest is shown on the audit page (audit.selectors.last_verification)."""
+
+    verified_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ok = models.BooleanField()
+    count = models.PositiveBigIntegerField(default=0)  # events verified
+    first_break_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-verified_at", "-pk"]
+        constraints = [
+            # A failed run names where the chain breaks; a passing one names nothing.
+            models.CheckConstraint(
+                condition=models.Q(ok=True, first_break_sequence__isnull=True)
+                | models.Q(ok=False, first_break_sequence__isnull=False),
+                name="audit_verification_break_iff_failed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'OK' if self.ok else 'BROKEN'} at {self.verified_at:%Y-%m-%d %H:%M}"

@@ -1,9 +1,11 @@
-"""django-q2 tasks for the outbox. Interfaces like views: take ids, call the outbox, return a
-short summary. Safe to run twice or late: delivery claims each message by compare-and-swap."""
+"""django-q2 tasks for the outbox, the SIEM forwarder, pruning and chain verification.
+Interfaces like views: take ids, call a service, return a short summary. Safe to run twice or
+late: delivery claims each message, and the forwarder its cursor, by compare-and-swap."""
 
 from django.utils import timezone
 
-from audit import outbox
+from audit import outbox, retention, siem
+from audit import verification as verification_service
 
 
 def deliver_message(message_id: int) -> str:
@@ -15,3 +17,20 @@ def deliver_due_messages() -> str:
     """Every minute: retries whose backoff has passed, and anything the one-off tasks missed."""
     outcomes = outbox.deliver_due(now=timezone.now())
     return f"sent {outcomes['sent']}, retrying {outcomes['retrying']}, failed {outcomes['failed']}"
+
+
+def forward_to_siem() -> str:
+    """Every minute while a SIEM destination is set: ship the events after its cursor."""
+    return siem.forward(now=timezone.now())
+
+
+def prune_audit_log() -> str:
+    """Daily while PIM_AUDIT_RETENTION_DAYS is set: prune and leave a signed checkpoint."""
+    deleted = retention.prune(now=timezone.now())
+    return f"pruned {deleted} events"
+
+
+def verify_audit_chain() -> str:
+    """Daily: verify the chain and record the result; a new break raises a critical alert."""
+    _report, verification = verification_service.verify_and_record(now=timezone.now())
+    return verification.message

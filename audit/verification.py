@@ -1,9 +1,21 @@
-"""Walking the chain from the first event to the head."""
+"""Walking the chain from the first event (or the newest pruning checkpoint) to the head, and
+recording the outcome (`ChainVerification`), with a critical alert when it breaks."""
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from audit import chain
-from audit.models import AuditChainHead, AuditEvent
+from django.db import DatabaseError, transaction
+
+from audit import chain, outbox, retention
+from audit.models import AppendOnlyError, AuditChainHead, AuditEvent, ChainVerification
+from audit.services import record_event
+
+logger = logging.getLogger(__name__)
+
+_FORGED_CHECKPOINT = (
+    "the checkpoint at sequence {sequence} is not signed with this installation's SECRET_KEY (forged or altered)"
+)
 
 
 @dataclass(frozen=True)
@@ -11,6 +23,7 @@ class ChainReport:
     count: int
     broken_at: int | None = None
     reason: str = ""
+    base: int = 0  # the checkpoint the walk started from (0: the first event)
 
     @property
     def ok(self) -> bool:
@@ -28,34 +41,91 @@ def _missing(first: int, last: int) -> str:
 
 
 def verify_chain(*, chunk_size: int = 2000) -> ChainReport:
-    """Recompute every hash in sequence order. Streams with .iterator(): constant memory.
+    """Recompute every hash in sequence order, from the newest pruning checkpoint when there
+    is one (its signature checked first). Streams with .iterator(): constant memory.
 
     Writers keep appending while this runs, so the head is read before the walk (every event
     up to it was committed with it and must be there) and again after it (every event the
     walk saw must have been appended through the head by then, or it was forged)."""
     head_before = _head()
-    expected_sequence = 1
-    prev_hash = chain.GENESIS_HASH
+    checkpoint = retention.newest_checkpoint()
+    if checkpoint is not None and not retention.signature_ok(checkpoint):
+        return ChainReport(0, checkpoint.sequence, _FORGED_CHECKPOINT.format(sequence=checkpoint.sequence))
+    base = checkpoint.sequence if checkpoint is not None else 0  # the last pruned event
+    expected_sequence = base + 1
+    prev_hash = checkpoint.hash if checkpoint is not None else chain.GENESIS_HASH
     count = 0
-    events = AuditEvent.objects.order_by("sequence").iterator(chunk_size=chunk_size)
+    events = AuditEvent.objects.filter(sequence__gt=base).order_by("sequence").iterator(chunk_size=chunk_size)
     for event in events:
         if event.sequence != expected_sequence:
             return ChainReport(count, expected_sequence, f"event {expected_sequence} is missing")
         if event.prev_hash != prev_hash:
-            return ChainReport(count, event.sequence, "it does not link to the event before it")
+            reason = "it does not link to the event before it"
+            if event.sequence == base + 1 and checkpoint is not None:
+                reason = f"it does not link to the checkpoint at sequence {base}"
+            return ChainReport(count, event.sequence, reason)
         if chain.event_hash(chain.values_of(event)) != event.hash:
             return ChainReport(count, event.sequence, "its content does not match its hash")
         prev_hash = event.hash
         expected_sequence += 1
         count += 1
+    last = expected_sequence - 1  # the newest sequence verified (or the checkpoint's)
     if head_before is None:
-        return ChainReport(count)
-    if head_before.last_sequence > count:
-        return ChainReport(count, count + 1, _missing(count + 1, head_before.last_sequence))
-    head = head_before if head_before.last_sequence == count else _head()
-    if head is None or head.last_sequence < count:
+        return ChainReport(count, base=base)
+    if head_before.last_sequence > last:
+        return ChainReport(count, last + 1, _missing(last + 1, head_before.last_sequence))
+    head = head_before if head_before.last_sequence == last else _head()
+    if head is None or head.last_sequence < last:
         beyond = head.last_sequence + 1 if head is not None else head_before.last_sequence + 1
         return ChainReport(count, beyond, f"event {beyond} is beyond the chain head and was not appended through it")
-    if head.last_sequence == count and count and head.last_hash != prev_hash:
-        return ChainReport(count, count, "the last event does not match the chain head")
-    return ChainReport(count)
+    if head.last_sequence == last and last and head.last_hash != prev_hash:
+        return ChainReport(count, last, "the last event does not match the chain head")
+    return ChainReport(count, base=base)
+
+
+# Recording the outcome -------------------------------------------------------------------------
+
+CHAIN_BROKEN_RULE = "audit.chain_broken"
+
+
+def verify_and_record(*, now: datetime) -> tuple[ChainReport, ChainVerification]:
+    """Verify the chain and keep the outcome (the audit page shows the newest). A break that
+    is new (the previous run passed, or broke elsewhere) raises a critical alert: an audit
+    event audit.chain_broken and a critical notification."""
+    report = verify_chain()
+    previous = ChainVerification.objects.order_by("-verified_at", "-pk").first()
+    message = _message(report)
+    verification = ChainVerification.objects.create(
+        verified_at=now, ok=report.ok, count=report.count, first_break_sequence=report.broken_at, message=message
+    )
+    if not report.ok and (previous is None or previous.ok or previous.first_break_sequence != report.broken_at):
+        _alert(report, message)
+    return report, verification
+
+
+def _message(report: ChainReport) -> str:
+    if not report.ok:
+        return f"BROKEN at sequence {report.broken_at}: {report.reason}"
+    since = f" from the checkpoint at sequence {report.base}" if report.base else ""
+    return f"OK: {report.count} events verified{since}"
+
+
+def _alert(report: ChainReport, message: str) -> None:
+    # Each in its own savepoint: a chain broken badly enough (a forged row where the next event
+    # would go) can make the audit event fail, and the notification must still go out.
+    # Recipients are empty until alert routing exists: the enabled webhooks listening to
+    # audit.chain_broken (or to every rule) receive it, and the log below always does.
+    logger.critical("audit chain %s", message)
+    try:
+        with transaction.atomic():
+            outbox.queue(rule=CHAIN_BROKEN_RULE, recipients=(), subject=f"Audit log chain {message}",
+                         body=f"verify_audit found the audit log's hash chain {message}.", critical=True,
+                         data={"sequence": report.broken_at, "reason": report.reason})  # fmt: skip
+    except DatabaseError:
+        logger.exception("could not queue the chain-broken notification")
+    try:
+        with transaction.atomic():
+            record_event(actor=None, action=CHAIN_BROKEN_RULE,
+                         data={"sequence": report.broken_at, "reason": report.reason})  # fmt: skip
+    except (DatabaseError, AppendOnlyError):
+        logger.exception("could not record audit.chain_broken")

@@ -7,6 +7,7 @@ from rest_framework import generics, serializers
 from rest_framework.permissions import BasePermission
 
 from audit.models import AuditEvent
+from audit.selectors import filtered_events
 from pimsite.api_auth import MayUseApi
 from roles.builtin import ROOT_SCOPE_PATH
 from roles.selectors import holds_role
@@ -87,19 +88,16 @@ class AuditEvents(generics.ListAPIView):
         params = AuditFilterSerializer(data=self.request.query_params)
         params.is_valid(raise_exception=True)
         wanted = params.validated_data
-        # Names as recorded (actor_username, principal_username): the log outlives renames.
-        lookups = {
-            "actor_username": wanted.get("actor"),
-            "principal_username": wanted.get("principal"),
-            "role": wanted.get("role"),
-            "scope": wanted.get("scope"),
-            "occurred_at__gte": wanted.get("since"),
-            "occurred_at__lt": wanted.get("until"),
-        }
         action = wanted.get("action")
-        if action:
-            lookups["action__startswith" if action.endswith(".") else "action"] = action
-        return AuditEvent.objects.filter(**{lookup: value for lookup, value in lookups.items() if value})
+        return filtered_events(
+            actor=wanted.get("actor", ""),
+            principal=wanted.get("principal", ""),
+            role=wanted.get("role", ""),
+            scope=wanted.get("scope", ""),
+            actions=(action,) if action else (),
+            since=wanted.get("since"),
+            until=wanted.get("until"),
+        )
 
 
 urlpatterns_v1 = [("audit-events/", AuditEvents, "api-audit-events")]

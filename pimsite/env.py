@@ -1,6 +1,7 @@
 """Loud readers for environment variables: a value they do not understand is an error, not a default."""
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -49,3 +50,22 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
     return value
+
+
+def env_url(name: str, *, schemes: tuple[str, ...], default_port: int | None = None) -> str:
+    """A URL whose scheme is one of `schemes`, with a host and (unless `default_port`) a port;
+    "" when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    example = f"{schemes[0]}://host" + ("" if default_port else ":514")
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a URL such as {example}.") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ImproperlyConfigured(f"{name}={raw!r} must look like {example} (scheme one of: {', '.join(schemes)}).")
+    if port is None and default_port is None:
+        raise ImproperlyConfigured(f"{name}={raw!r} needs a port, such as {example}.")
+    return raw

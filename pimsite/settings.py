@@ -3,11 +3,12 @@
 to the console."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from pimsite.env import env_bool, env_choice, env_int, env_list, env_str
+from pimsite.env import env_bool, env_choice, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -264,6 +265,25 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 # task timeout (Q_CLUSTER["timeout"]).
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=50)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "pim@localhost")
+
+# Audit log: SIEM forwarding, retention, verification (see README, "SIEM, retention and chain
+# verification"). Read by audit.siem, audit.retention and audit.scheduling.
+# Days to keep audit events; unset keeps them forever. Pruning leaves a signed checkpoint.
+PIM_AUDIT_RETENTION_DAYS = env_int("PIM_AUDIT_RETENTION_DAYS", 0, minimum=1, maximum=36500) or None
+# Syslog (RFC 5424, CEF payload): tcp://host:514 or udp://host:514.
+PIM_SIEM_SYSLOG = env_url("PIM_SIEM_SYSLOG", schemes=("tcp", "udp"))
+# Or an HTTPS endpoint that takes newline-delimited JSON, with an optional bearer token.
+PIM_SIEM_HTTPS_URL = env_url("PIM_SIEM_HTTPS_URL", schemes=("https", "http"), default_port=443)
+PIM_SIEM_HTTPS_TOKEN = env_str("PIM_SIEM_HTTPS_TOKEN")
+if PIM_SIEM_SYSLOG and PIM_SIEM_HTTPS_URL:
+    raise ImproperlyConfigured("Set PIM_SIEM_SYSLOG or PIM_SIEM_HTTPS_URL, not both.")
+if PIM_SIEM_HTTPS_URL.startswith("http:") and (
+    PRODUCTION or urlsplit(PIM_SIEM_HTTPS_URL).hostname not in ("127.0.0.1", "::1", "localhost")
+):
+    # Audit events and the token would cross the network in clear text.
+    raise ImproperlyConfigured(
+        "PIM_SIEM_HTTPS_URL must be https://; plain http is allowed only to 127.0.0.1 or localhost outside production."
+    )
 
 LOGGING = {
     "version": 1,

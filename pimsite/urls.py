@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from pimsite import views
+from pimsite import audit_views, views
 
 accounts = (
     [
@@ -16,11 +16,23 @@ accounts = (
     "accounts",
 )
 
+audit = (
+    [
+        path("", audit_views.events, name="events"),
+        path("mine/", audit_views.my_events, name="mine"),
+        path("events/<int:sequence>/", audit_views.event, name="event"),
+        path("export.csv", audit_views.export_csv, name="export-csv"),
+        path("export.jsonl", audit_views.export_jsonl, name="export-jsonl"),
+    ],
+    "audit",
+)
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include(accounts)),
     path("", include("activations.urls")),
     path("manage/", include("roles.urls")),
+    path("audit/", include(audit)),
     path("account/tokens/", views.api_tokens, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.revoke_api_token, name="account-token-revoke"),
     path("api/", include("pimsite.api_urls")),

@@ -372,12 +372,14 @@ def export_lines(assignments: Iterable[EligibleAssignment]) -> Iterator[str]:
             _utc(assignment.end_at) if assignment.end_at else "",
             assignment.justification,
         )
-        yield writer.writerow([_neutralise(cell) for cell in cells])
+        yield writer.writerow([neutralise(cell) for cell in cells])
 
 
 def _utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _neutralise(cell: str) -> str:
+def neutralise(cell: str) -> str:
+    """`cell` made harmless to a spreadsheet (see FORMULA_STARTS). Also used by the audit log's
+    CSV export (pimsite.audit_views)."""
     return QUOTE + cell if cell.startswith((*FORMULA_STARTS, QUOTE)) else cell

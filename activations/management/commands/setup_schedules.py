@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from activations.scheduling import SWEEP_NAME, ensure_repeating_schedules
-from audit.scheduling import OUTBOX_SCHEDULE_NAME, ensure_outbox_schedule
+from audit.scheduling import OUTBOX_SCHEDULE_NAME, ensure_audit_schedules, ensure_outbox_schedule
 
 
 class Command(BaseCommand):
@@ -13,4 +13,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         ensure_repeating_schedules()
         ensure_outbox_schedule()
-        self.stdout.write(self.style.SUCCESS(f"Schedules ready: {SWEEP_NAME} and {OUTBOX_SCHEDULE_NAME} every minute."))
+        audit_schedules = ensure_audit_schedules()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Schedules ready: {SWEEP_NAME} and {OUTBOX_SCHEDULE_NAME} every minute; {', '.join(audit_schedules)}."
+            )
+        )
