@@ -48,6 +48,18 @@ def _own_eligibilities(request: HttpRequest, ids: list[str]) -> list[EligibleAss
     return found
 
 
+def _step_up(request: HttpRequest, form, *, needs_code: bool, verified, verify):
+    """When the user last proved a second factor: the code typed on the form now, if one was
+    needed (verified, throttled, audited by `verify`; the session remembers it, and a re-rendered
+    form asks for no code), else the session's last one."""
+    if not needs_code:
+        return verified
+    verified = verify(form.cleaned_data["otp_token"])
+    mfa.record_verification(request.session, at=verified)
+    form.drop_code_field()
+    return verified
+
+
 @require_http_methods(["GET", "POST"])
 def activate(request: HttpRequest) -> HttpResponse:
     ids = request.POST.getlist("eligibility") if request.method == "POST" else request.GET.getlist("eligibility")
@@ -61,11 +73,9 @@ def activate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            if needs_code:
-                verified = services.verify_step_up(actor=request.user, eligibilities=eligibilities,
-                                                   token=data["otp_token"])  # fmt: skip
-                mfa.record_verification(request.session, at=verified)
-                form.drop_code_field()  # the session is fresh now: a re-rendered form asks for no code
+            verified = _step_up(request, form, needs_code=needs_code, verified=verified, verify=lambda token:
+                                services.verify_step_up(actor=request.user, eligibilities=eligibilities,
+                                                        token=token))  # fmt: skip
             created = services.request_activation(
                 actor=request.user, eligibilities=eligibilities, duration=timedelta(minutes=data["duration"]),
                 start_at=data["start_at"], justification=data["justification"], ticket_system=data["ticket_system"],
@@ -233,11 +243,9 @@ def extend_activation(request: HttpRequest, assignment_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            if needs_code:
-                verified = services.verify_extension_step_up(actor=request.user, assignment=assignment,
-                                                             token=data["otp_token"])  # fmt: skip
-                mfa.record_verification(request.session, at=verified)
-                form.drop_code_field()
+            verified = _step_up(request, form, needs_code=needs_code, verified=verified, verify=lambda token:
+                                services.verify_extension_step_up(actor=request.user, assignment=assignment,
+                                                                  token=token))  # fmt: skip
             extension = services.request_activation_extension(
                 actor=request.user, assignment=assignment, duration=timedelta(minutes=data["duration"]),
                 justification=data["justification"], ticket_system=data["ticket_system"],

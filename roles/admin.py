@@ -70,6 +70,8 @@ class RoleAdmin(ServiceBackedAdmin):
     inlines = [RoleSettingsInline]
 
     def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.is_builtin:  # fixed by the service; its settings stay editable
+            return ("name", "slug", "tier", "description", "is_builtin")
         return ("slug", "is_builtin") if obj else ("is_builtin",)
 
     def get_prepopulated_fields(self, request, obj=None):

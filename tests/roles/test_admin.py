@@ -375,3 +375,13 @@ def test_an_active_assignment_in_the_admin_needs_a_fresh_code_when_the_role_requ
     assertContains(added, "was added successfully")
     assert ActiveAssignment.objects.filter(principal=alice, created_by=pim_admin).exists()
     assert AuditEvent.objects.filter(action="auth.mfa_verified", actor=pim_admin).exists()
+
+
+def test_a_builtin_roles_name_tier_and_description_are_read_only_in_the_admin(admin_client):
+    role = Role.objects.get(slug="global-administrator")
+
+    page = admin_client.get(reverse("admin:roles_role_change", args=[role.pk]))
+
+    assertNotContains(page, 'name="name"')
+    assertNotContains(page, 'name="tier"')
+    assertContains(page, "Global Administrator")
