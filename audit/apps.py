@@ -7,7 +7,10 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
 
     def ready(self) -> None:
+        from audit import alerts
         from audit.chain import ensure_chain_head
+
+        alerts.register(alerts.CHAIN_BROKEN)  # raised by audit.verification when the chain breaks
 
         # A flush (tests, `manage.py flush`) empties the chain-head table that the migration
         # filled; post_migrate puts the genesis row back, as Django does for content types.

@@ -296,3 +296,77 @@ class ChainVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{'OK' if self.ok else 'BROKEN'} at {self.verified_at:%Y-%m-%d %H:%M}"
+
+
+# Security alerts -------------------------------------------------------------------------------
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DISMISSED = "dismissed", "Dismissed"
+    RESOLVED = "resolved", "Resolved"
+
+
+# Open or dismissed: the rule's current alert. Resolved ones are history.
+LIVE_ALERT_STATUSES = (AlertStatus.OPEN, AlertStatus.DISMISSED)
+
+
+class AlertRuleSetting(models.Model):
+    """What a Privileged Role Administrator changed about one alert rule (audit.alerts): whether
+    it runs, and its thresholds. No row: the rule's defaults."""
+
+    rule_key = models.CharField(max_length=64, unique=True)
+    enabled = models.BooleanField(default=True)
+    thresholds = models.JSONField(default=dict, blank=True)  # {threshold key: int}; missing keys: default
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.rule_key} ({'on' if self.enabled else 'off'})"
+
+    def audit_fields(self) -> dict[str, Any]:
+        return {}
+
+
+class Alert(models.Model):
+    """One rule's finding while its condition lasts: raised once, updated by each scan, and
+    resolved when a scan finds nothing. `items` are what it is about:
+    [{"key": ..., "label": ..., "fix": bool}]."""
+
+    rule_key = models.CharField(max_length=64, db_index=True)
+    severity = models.CharField(max_length=10)
+    status = models.CharField(max_length=10, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    items = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismiss_reason = models.CharField(max_length=500, blank=True)
+    dismissed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=AlertStatus.values), name="alert_status_valid"),
+            # audit.alerts finds "the rule's current alert" with one lookup, and a scan racing
+            # an event-driven raise must not open a second one.
+            models.UniqueConstraint(
+                fields=["rule_key"], condition=models.Q(status__in=LIVE_ALERT_STATUSES), name="alert_one_live_per_rule"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=AlertStatus.DISMISSED) | models.Q(dismissed_until__isnull=False),
+                name="alert_dismissal_has_end",
+            ),
+        ]
+        indexes = [
+            # The navigation's open-alert count on every reader's page.
+            models.Index(fields=["status"], name="alert_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_key} ({self.status})"
+
+    def audit_fields(self) -> dict[str, Any]:
+        return {}

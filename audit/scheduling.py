@@ -50,3 +50,14 @@ def _ensure(name: str, func: str, schedule_type: str, *, wanted: bool, minutes: 
     Schedule.objects.update_or_create(
         name=name, defaults={"func": func, "schedule_type": schedule_type, "minutes": minutes, "repeats": -1}
     )
+
+
+ALERTS_SCHEDULE_NAME = "pim.alerts"
+
+
+def ensure_alerts_schedule() -> None:
+    """Every 15 minutes, run the security alert rules (audit.alerts.run_scan)."""
+    Schedule.objects.update_or_create(
+        name=ALERTS_SCHEDULE_NAME,
+        defaults={"func": "audit.tasks.scan_alerts", "schedule_type": Schedule.MINUTES, "minutes": 15, "repeats": -1},
+    )

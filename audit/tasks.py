@@ -4,7 +4,7 @@ late: delivery claims each message, and the forwarder its cursor, by compare-and
 
 from django.utils import timezone
 
-from audit import outbox, retention, siem
+from audit import alerts, outbox, retention, siem
 from audit import verification as verification_service
 
 
@@ -34,3 +34,9 @@ def verify_audit_chain() -> str:
     """Daily: verify the chain and record the result; a new break raises a critical alert."""
     _report, verification = verification_service.verify_and_record(now=timezone.now())
     return verification.message
+
+
+def scan_alerts() -> str:
+    """Every 15 minutes: run the enabled alert rules; raise, update and resolve their alerts."""
+    outcomes = alerts.run_scan(now=timezone.now())
+    return ", ".join(f"{what} {count}" for what, count in sorted(outcomes.items())) or "no rules"

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
-from audit import chain, outbox, retention
+from audit import alerts, chain, outbox, retention
 from audit.models import AppendOnlyError, AuditChainHead, AuditEvent, ChainVerification
 from audit.services import record_event
 
@@ -129,3 +130,8 @@ def _alert(report: ChainReport, message: str) -> None:
                          data={"sequence": report.broken_at, "reason": report.reason})  # fmt: skip
     except (DatabaseError, AppendOnlyError):
         logger.exception("could not record audit.chain_broken")
+    try:  # the /alerts/ page and the administrators' notification (audit.alerts)
+        alerts.raise_alert(alerts.CHAIN_BROKEN.key, [alerts.Finding(f"sequence-{report.broken_at}", message)],
+                           now=timezone.now())  # fmt: skip
+    except (DatabaseError, AppendOnlyError):
+        logger.exception("could not raise the chain-broken alert")

@@ -5,9 +5,10 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from audit import outbox
+from audit import alerts, outbox
 from audit.services import record_event
 from roles import services as role_services
+from roles.alert_rules import BREAK_GLASS_SIGN_IN, break_glass_finding
 from roles.rules import fmt_time
 from roles.selectors import administrators_to_notify
 
@@ -24,6 +25,7 @@ def _alert_break_glass_sign_in(user) -> None:
     once (critical), whatever their notification settings."""
     with transaction.atomic():
         record_event(actor=user, action="alert.break_glass_sign_in", principal=user, data={"severity": "critical"})
+        alerts.raise_alert(BREAK_GLASS_SIGN_IN.key, [break_glass_finding(user, at=timezone.now())], now=timezone.now())
         outbox.queue(
             rule="alert.break_glass_sign_in",
             recipients=administrators_to_notify().exclude(pk=user.pk),

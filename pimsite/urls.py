@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from pimsite import audit_views, views
+from pimsite import alert_views, audit_views, dashboard, views
 
 accounts = (
     [
@@ -27,12 +27,25 @@ audit = (
     "audit",
 )
 
+alerts = (
+    [
+        path("", alert_views.alert_list, name="list"),
+        path("scan/", alert_views.scan_now, name="scan"),
+        path("settings/", alert_views.alert_settings, name="settings"),
+        path("<int:alert_id>/dismiss/", alert_views.dismiss, name="dismiss"),
+        path("<int:alert_id>/fix/", alert_views.fix, name="fix"),
+    ],
+    "alerts",
+)
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include(accounts)),
     path("", include("activations.urls")),
     path("manage/", include("roles.urls")),
     path("audit/", include(audit)),
+    path("alerts/", include(alerts)),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("account/tokens/", views.api_tokens, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.revoke_api_token, name="account-token-revoke"),
     path("api/", include("pimsite.api_urls")),

@@ -21,6 +21,10 @@ class RolesConfig(AppConfig):
 
         from django.contrib.auth import get_user_model
 
+        from roles.alert_rules import register_rules
+
+        register_rules()  # security alerts about roles and assignments (audit.alerts)
+
         from roles.signals import membership_changed
 
         m2m_changed.connect(

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from activations import notifications, rules, scheduling
+from activations import alert_rules, notifications, rules, scheduling
 from activations.choices import RequestKind, RequestStatus
 from activations.exceptions import ActivationRefused, AlreadyDecided
 from activations.models import ActivationRequest
@@ -77,6 +77,9 @@ def grant(*, actor, request: ActivationRequest, eligibility: EligibleAssignment,
     request.status = RequestStatus.APPROVED if start > now else RequestStatus.PROVISIONED
     request.save(update_fields=["assignment", "status"])
     alert_administrators(request, assignment)
+    # "Activated too frequently" within seconds, not at the next scan; robust: an alert that
+    # fails must not fail the activation, which has committed by then.
+    transaction.on_commit(alert_rules.activation_granted, robust=True)
     # The expiry schedule comes from the roles hook (activations.apps); the start is ours.
     if start > now:
         transaction.on_commit(lambda: scheduling.schedule_start(request))

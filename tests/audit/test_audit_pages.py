@@ -215,7 +215,7 @@ def test_the_older_link_keeps_the_filters(reader_client, carol):
     assertContains(response, f"?actor=carol&amp;before={response.context['older']}")
 
 
-EVENTS_QUERIES = 6  # session, user, OTP device, reader roles, the last chain verification, the page of events
+EVENTS_QUERIES = 7  # session, user, OTP device, reader roles, open alerts (nav), the last chain verification, events
 
 
 @pytest.mark.parametrize("count", [5, 50])

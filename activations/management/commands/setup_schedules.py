@@ -1,7 +1,13 @@
 from django.core.management.base import BaseCommand
 
 from activations.scheduling import SWEEP_NAME, ensure_repeating_schedules
-from audit.scheduling import OUTBOX_SCHEDULE_NAME, ensure_audit_schedules, ensure_outbox_schedule
+from audit.scheduling import (
+    ALERTS_SCHEDULE_NAME,
+    OUTBOX_SCHEDULE_NAME,
+    ensure_alerts_schedule,
+    ensure_audit_schedules,
+    ensure_outbox_schedule,
+)
 
 
 class Command(BaseCommand):
@@ -13,9 +19,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         ensure_repeating_schedules()
         ensure_outbox_schedule()
+        ensure_alerts_schedule()
         audit_schedules = ensure_audit_schedules()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Schedules ready: {SWEEP_NAME} and {OUTBOX_SCHEDULE_NAME} every minute; {', '.join(audit_schedules)}."
+                f"Schedules ready: {SWEEP_NAME} and {OUTBOX_SCHEDULE_NAME} every minute; "
+                f"{ALERTS_SCHEDULE_NAME} every 15 minutes; {', '.join(audit_schedules)}."
             )
         )

@@ -172,10 +172,10 @@ def test_other_peoples_roles_are_not_listed(alice_client, alice, dave):
     assertNotContains(response, "Security Reader")
 
 
-# session, user, OTP device, is_pim_administrator (the Admin link in the navigation),
+# session, user, OTP device, the navigation's roles check (Admin, Audit links) and open-alert count,
 # eligible roles (held and pending as EXISTS), active roles, requests (role and scope joined),
 # recently expired eligible and active assignments (to renew).
-MY_ROLES_QUERIES = 9
+MY_ROLES_QUERIES = 10
 
 
 @pytest.mark.parametrize("n_roles", [1, 12])
