@@ -6,9 +6,7 @@ are aggregates and per-role subqueries, never a query per role or per day."""
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
@@ -18,6 +16,8 @@ from django.views.decorators.http import require_GET
 
 from activations.choices import RequestKind, RequestStatus
 from activations.models import ActivationRequest
+from audit.alerts import SEVERITIES
+from audit.models import Alert, AlertStatus
 from pimsite import dashboard_charts as charts
 from pimsite.audit_views import audit_reader_required
 from roles.models import ActiveAssignment, Assignment, EligibleAssignment
@@ -27,8 +27,6 @@ ACTIVATION_DAYS = 30  # the activations chart and the "last 30 days" count
 RECENT_DAYS = 7
 EXPIRING_DAYS = 14
 # An activation that happened: granted, or approved and past its start (not yet marked granted).
-OPEN_ALERT = "open"  # audit.models.AlertStatus.OPEN
-SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")  # unknown severities follow, by name
 ACTIVATED = Q(kind=RequestKind.ACTIVATE, status__in=[RequestStatus.PROVISIONED, RequestStatus.APPROVED])
 
 
@@ -161,26 +159,14 @@ def expiring_assignments(*, at: datetime) -> list[Expiring]:
     return sorted(rows, key=lambda row: (row.end_at, row.role, row.holder))
 
 
-def open_alerts_by_severity() -> list[tuple[str, int]] | None:
-    """Open alerts (status "open": not dismissed, not resolved) counted by severity, most severe
-    first, or None while alerts are not set up. The alerts feature is built alongside this page,
-    so its model is looked up by name and read only if it has the `severity` and `status` fields
-    this count needs. One query, or none."""
-    try:
-        alert = apps.get_model("audit", "Alert")
-        alert._meta.get_field("severity")
-        alert._meta.get_field("status")
-    except (LookupError, FieldDoesNotExist):
-        return None
-    counted = alert.objects.filter(status=OPEN_ALERT).order_by().values("severity").annotate(n=Count("pk"))
-    rank = {severity: index for index, severity in enumerate(SEVERITY_ORDER)}
-    return sorted(((row["severity"], row["n"]) for row in counted),
-                  key=lambda row: (rank.get(row[0], len(rank)), row[0]))  # fmt: skip
+def open_alerts_by_severity() -> list[tuple[str, int]]:
+    """Open alerts (not dismissed, not resolved) counted by severity, most severe first. One query."""
+    counted = Alert.objects.filter(status=AlertStatus.OPEN).order_by().values("severity").annotate(n=Count("pk"))
+    return sorted(((row["severity"], row["n"]) for row in counted), key=lambda row: SEVERITIES.index(row[0]))
 
 
 def dashboard_numbers(*, at: datetime) -> Dashboard:
-    """Everything the dashboard shows, as of `at`. Seven queries whatever the data (six while
-    audit.models.Alert does not exist)."""
+    """Everything the dashboard shows, as of `at`. Seven queries whatever the data."""
     counts = activation_counts(at=at)
     return Dashboard(
         at=at,
