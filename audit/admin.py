@@ -7,7 +7,7 @@ from django.utils import timezone
 from audit import outbox
 from audit.admin_mixins import ReadOnlyAdminMixin
 from audit.choices import Channel
-from audit.models import AuditEvent, OutboxMessage, Webhook
+from audit.models import Alert, AlertRuleSetting, AuditEvent, OutboxMessage, Webhook
 
 
 @admin.register(AuditEvent)
@@ -80,3 +80,25 @@ class OutboxMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if skipped:
             self.message_user(request, f"{skipped} message(s) already sent or being sent were left alone.",
                               messages.WARNING)  # fmt: skip
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: alerts are raised, resolved and dismissed by audit.alerts (audited); scan,
+    dismiss and fix them on /alerts/."""
+
+    list_display = ("rule_key", "severity", "status", "first_seen", "last_seen", "dismissed_until")
+    list_filter = ("severity", "status", "rule_key")
+    search_fields = ("rule_key",)
+    date_hierarchy = "last_seen"
+    list_select_related = ("dismissed_by",)
+
+
+@admin.register(AlertRuleSetting)
+class AlertRuleSettingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: change rules on /alerts/settings/, which checks every threshold's range and
+    audits the change (alert.settings_updated)."""
+
+    list_display = ("rule_key", "enabled", "thresholds", "updated_at")
+    list_filter = ("enabled",)
+    search_fields = ("rule_key",)

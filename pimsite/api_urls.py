@@ -6,7 +6,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from activations import api as activations_api
-from pimsite import api, api_audit  # noqa: F401  api registers the schema's authentication extensions
+from pimsite import api, api_alerts, api_audit  # noqa: F401  api registers the schema's authentication extensions
 from roles import api as roles_api
 
 # Swagger UI sets inline style attributes; scripts stay 'self' only.
@@ -21,3 +21,4 @@ urlpatterns = [
 urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in activations_api.urlpatterns_v1]
 urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in roles_api.urlpatterns_v1]
 urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in api_audit.urlpatterns_v1]
+urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in api_alerts.urlpatterns_v1]

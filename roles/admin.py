@@ -8,9 +8,18 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
+from audit.admin_mixins import ReadOnlyAdminMixin
 from roles import mfa, rules, services
 from roles.forms import user_or_group
-from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment, Role, RoleSettings, Scope
+from roles.models import (
+    ActiveAssignment,
+    ApprovalStage,
+    BreakGlassAccount,
+    EligibleAssignment,
+    Role,
+    RoleSettings,
+    Scope,
+)
 
 
 class ServiceBackedAdmin(admin.ModelAdmin):
@@ -454,3 +463,18 @@ class ActiveAssignmentAdmin(AssignmentAdmin):
 
     def extra_service_arguments(self, form) -> dict:
         return {"mfa_verified_at": form.mfa_verified_at}
+
+
+@admin.register(BreakGlassAccount)
+class BreakGlassAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: an active Global Administrator flags and unflags break-glass accounts on
+    /manage/break-glass/, which keeps their Global Administrator assignment and audits it."""
+
+    list_display = ("user", "reason", "flagged_by", "flagged_at")
+    search_fields = ("user__username", "reason")
+    list_select_related = ("user", "flagged_by")
+
+    def changelist_view(self, request, extra_context=None):
+        help_text = "Read-only: flag and unflag break-glass accounts on /manage/break-glass/."
+        extra_context = {**(extra_context or {}), "subtitle": help_text}
+        return super().changelist_view(request, extra_context)
