@@ -12,6 +12,7 @@ from roles.choices import ActiveSource, Tier
 from roles.models import ActiveAssignment, EligibleAssignment, Role
 from roles.selectors import administrators_to_notify
 from roles.services import remove_assignment, update_role_settings
+from roles.services.breakglass import SIGN_IN_ALERT
 
 ASSIGNMENT_KINDS = {"eligible": EligibleAssignment, "active": ActiveAssignment}
 
@@ -197,7 +198,7 @@ ASSIGNED_OUTSIDE_PIM = AlertRule(
 )
 
 BREAK_GLASS_SIGN_IN = AlertRule(
-    key="break_glass_sign_in",
+    key=SIGN_IN_ALERT,
     title="A break-glass account signed in",
     description="An emergency account flagged as break-glass signed in.",
     why="Break-glass accounts exist for when everything else fails. A sign-in nobody expected means its "
@@ -208,11 +209,6 @@ BREAK_GLASS_SIGN_IN = AlertRule(
     # pimsite.signals already tells the administrators of every sign-in (critical).
     notify=False,
 )
-
-
-def break_glass_finding(user, *, at: datetime) -> Finding:
-    """One sign-in, raised from pimsite.signals (raise_alert)."""
-    return Finding(f"user:{user.pk}:{at.isoformat()}", f"{user.get_username()} signed in at {at:%Y-%m-%d %H:%M} UTC")
 
 
 RULES = (

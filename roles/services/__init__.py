@@ -31,7 +31,12 @@ from roles.services.assignments import (
     remove_assignment,
 )
 from roles.services.bootstrap import BOOTSTRAP_REFUSED, USERNAME_TAKEN, bootstrap_first_administrator
-from roles.services.breakglass import flag_break_glass, is_break_glass, unflag_break_glass
+from roles.services.breakglass import (
+    flag_break_glass,
+    is_break_glass,
+    record_break_glass_sign_in,
+    unflag_break_glass,
+)
 from roles.services.definitions import (
     BUILTIN_NOT_DELETABLE,
     BUILTIN_READ_ONLY,
@@ -75,6 +80,7 @@ __all__ = [
     "extend_activation",
     "flag_break_glass",
     "is_break_glass",
+    "record_break_glass_sign_in",
     "unflag_break_glass",
     "grant_activation",
     "holder_fields",

@@ -5,11 +5,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit import alerts, outbox
+from audit.alerts import Finding
 from audit.services import record_event
 from roles.builtin import GLOBAL_ADMINISTRATOR, ROOT_SCOPE_PATH
 from roles.choices import ActiveSource
 from roles.models import ActiveAssignment, BreakGlassAccount, Role, Scope
-from roles.selectors import holds_role
+from roles.rules import fmt_time
+from roles.selectors import administrators_to_notify, holds_role
 from roles.services.assignments import create_assignment
 
 ONLY_GLOBAL_ADMINISTRATORS = "Only an active Global Administrator can flag or unflag break-glass accounts."
@@ -66,3 +69,23 @@ def unflag_break_glass(*, actor, user, reason: str) -> None:
 
 def is_break_glass(user) -> bool:
     return user is not None and BreakGlassAccount.objects.filter(user_id=user.pk).exists()
+
+
+SIGN_IN_ALERT = "break_glass_sign_in"  # the alert rule (roles.alert_rules) this raises
+
+
+def record_break_glass_sign_in(*, user, now) -> None:
+    """Every sign-in of an emergency account is an alert: audited, the alert raised, and the
+    administrators told at once (critical), whatever their notification settings. One transaction."""
+    with transaction.atomic():
+        record_event(actor=user, action="alert.break_glass_sign_in", principal=user, data={"severity": "critical"})
+        finding = Finding(f"user:{user.pk}:{now.isoformat()}", f"{user.get_username()} signed in at {fmt_time(now)}")
+        alerts.raise_alert(SIGN_IN_ALERT, [finding], now=now)
+        outbox.queue(
+            rule="alert.break_glass_sign_in",
+            recipients=administrators_to_notify().exclude(pk=user.pk),
+            subject=f"[PIM] Critical: break-glass account {user.get_username()} signed in",
+            body=(f"The emergency account {user.get_username()} signed in at {fmt_time(now)}. If nobody "
+                  "expected it, treat it as an incident: check the audit log and change its password.\n"),
+            critical=True,
+        )  # fmt: skip
