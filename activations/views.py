@@ -19,6 +19,7 @@ from activations.forms import (
 from activations.models import ActivationRequest
 from roles import mfa
 from roles.choices import ActiveSource
+from roles.forms import add_refusal
 from roles.models import ActiveAssignment, EligibleAssignment
 from roles.permissions import acts_as_pim_administrator
 
@@ -82,21 +83,12 @@ def activate(request: HttpRequest) -> HttpResponse:
                 ticket_number=data["ticket_number"], mfa_verified_at=verified,
             )  # fmt: skip
         except ValidationError as refusal:
-            _add_refusal(form, refusal)
+            add_refusal(form, refusal)
         else:
             for activation in created:
                 messages.success(request, _outcome(activation))
             return redirect("activations:my-roles")
     return render(request, "activations/activate.html", {"form": form, "eligibilities": eligibilities})
-
-
-def _add_refusal(form, refusal: ValidationError) -> None:
-    """Each problem beside its field; one for a field the form lacks (or none) above the form."""
-    if not hasattr(refusal, "error_dict"):  # e.g. roles.services.grant_activation losing a race
-        form.add_error(None, refusal)
-        return
-    for field, errors in refusal.error_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 def _outcome(activation: ActivationRequest) -> str:
@@ -252,7 +244,7 @@ def extend_activation(request: HttpRequest, assignment_id: int) -> HttpResponse:
                 ticket_number=data["ticket_number"], mfa_verified_at=verified, expected_end_at=data["expected_end_at"],
             )  # fmt: skip
         except ValidationError as refusal:
-            _add_refusal(form, refusal)
+            add_refusal(form, refusal)
         else:
             messages.success(request, _extension_outcome(extension))
             return redirect("activations:my-roles")
@@ -299,7 +291,7 @@ def _assignment_change_page(request: HttpRequest, assignment, kind: str) -> Http
         try:
             service(actor=request.user, assignment=assignment, **form.cleaned_data)
         except ValidationError as refusal:
-            _add_refusal(form, refusal)
+            add_refusal(form, refusal)
         else:
             messages.success(request, f"Your request to {verb} {assignment.role.name} at {assignment.scope.path} "
                                       "was sent to the PIM administrators.")  # fmt: skip

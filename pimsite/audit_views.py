@@ -3,10 +3,8 @@ Administrator, Security Administrator or Security Reader at '/'), each event's f
 filtered set as CSV or JSON Lines, and /audit/mine/, anyone's own history. Here rather than in
 audit/ because deciding who reads the log needs roles (audit imports no domain app)."""
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from functools import wraps
 
 from django.contrib import messages
@@ -26,7 +24,7 @@ from audit.selectors import events_of, filtered_events
 from pimsite.api_audit import AUDIT_READER_SLUGS, NEEDS_AUDIT_READER
 from pimsite.audit_forms import AuditFilterForm
 from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
-from roles.bulk import neutralise
+from roles.bulk import spreadsheet_lines, utc_text
 from roles.forms import ASSIGNMENT_MODELS
 from roles.models import ActiveAssignment
 from roles.permissions import acts_as_pim_administrator, is_verified
@@ -191,13 +189,6 @@ def export_jsonl(request: HttpRequest) -> HttpResponse:
     return _export(request, jsonl_lines, extension="jsonl", content_type="application/jsonl; charset=utf-8")
 
 
-class _Line:
-    """csv.writer writes into this and gets the line back, so rows stream one by one."""
-
-    def write(self, text: str) -> str:
-        return text
-
-
 def _in_chunks(lines: Iterable[str], *, size: int = EXPORT_CHUNK) -> Iterator[str]:
     """`lines` joined `size` at a time: one write per chunk instead of one per line, and still
     only about one chunk in memory."""
@@ -211,21 +202,17 @@ def _in_chunks(lines: Iterable[str], *, size: int = EXPORT_CHUNK) -> Iterator[st
         yield "".join(chunk)
 
 
-def _utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def csv_lines(events: Iterable[dict]) -> Iterator[str]:
-    """The header and one line per event (EXPORT_FIELDS' values, CSV_COLUMNS), times in UTC,
-    every cell a spreadsheet would run as a formula made harmless (roles.bulk.neutralise)."""
-    writer = csv.writer(_Line())
-    yield "\ufeff" + writer.writerow(CSV_COLUMNS)  # a BOM, so spreadsheets read UTF-8
-    for event in events:
-        cells = (str(event["sequence"]), _utc(event["occurred_at"]), event["actor_username"], event["action"],
-                 event["principal_username"], event["role"], event["scope"], event["justification"],
-                 event["client_ip"] or "", event["target_type"], event["target_id"],
-                 json.dumps(event["data"], sort_keys=True, cls=DjangoJSONEncoder), event["hash"])  # fmt: skip
-        yield writer.writerow([neutralise(cell) for cell in cells])
+    """The header and one line per event (EXPORT_FIELDS' values, CSV_COLUMNS), times in UTC
+    (roles.bulk.spreadsheet_lines: a BOM, formulas made harmless)."""
+    rows = (
+        (str(event["sequence"]), utc_text(event["occurred_at"]), event["actor_username"], event["action"],
+         event["principal_username"], event["role"], event["scope"], event["justification"],
+         event["client_ip"] or "", event["target_type"], event["target_id"],
+         json.dumps(event["data"], sort_keys=True, cls=DjangoJSONEncoder), event["hash"])
+        for event in events
+    )  # fmt: skip
+    return spreadsheet_lines(CSV_COLUMNS, rows)
 
 
 def jsonl_lines(events: Iterable[dict]) -> Iterator[str]:
@@ -233,7 +220,7 @@ def jsonl_lines(events: Iterable[dict]) -> Iterator[str]:
     and prev_hash, so the chain can be checked from the file."""
     for event in events:
         yield json.dumps({
-            "sequence": event["sequence"], "occurred_at": _utc(event["occurred_at"]),
+            "sequence": event["sequence"], "occurred_at": utc_text(event["occurred_at"]),
             "actor": event["actor_username"], "action": event["action"], "principal": event["principal_username"],
             "role": event["role"], "scope": event["scope"], "justification": event["justification"],
             "client_ip": event["client_ip"], "user_agent": event["user_agent"], "target_type": event["target_type"],

@@ -30,6 +30,7 @@ from pimsite import services
 from pimsite.forms import ApiTokenForm, CodeForm, EnrolForm
 from pimsite.models import ApiToken
 from roles import mfa
+from roles.forms import add_refusal
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -201,8 +202,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         try:
             token, secret = services.create_api_token(actor=request.user, **form.cleaned_data)
         except ValidationError as refusal:
-            for field, errors in refusal.error_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_refusal(form, refusal)
         else:
             messages.success(request, f"Token {token.name} created. Copy it now: it is not shown again.")
             form = ApiTokenForm()

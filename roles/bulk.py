@@ -356,27 +356,37 @@ class _Line:
         return text
 
 
-def export_lines(assignments: Iterable[EligibleAssignment]) -> Iterator[str]:
-    """The header and one CSV line per assignment, in the import's format: times in UTC ISO
-    8601, an empty end for a permanent one, cells that a spreadsheet would run made harmless.
-    Preload principal, role and scope, or each row queries."""
+def spreadsheet_lines(header: Sequence[str], rows: Iterable[Sequence[str]]) -> Iterator[str]:
+    """`header` and `rows` as CSV lines a spreadsheet opens safely: a BOM first (so it reads
+    UTF-8), every cell it would run as a formula made harmless (neutralise). Streams. Used by
+    every CSV download (assignments, the audit log, access review results)."""
     writer = csv.writer(_Line())
-    # A BOM, so that spreadsheets read the file as UTF-8; decode_csv takes it off again.
-    yield "\ufeff" + writer.writerow(COLUMNS)
-    for assignment in assignments:
-        cells = (
-            GROUP_PREFIX + assignment.group.name if assignment.group_id else assignment.principal.get_username(),
-            assignment.role.slug,
-            assignment.scope.path,
-            _utc(assignment.start_at),
-            _utc(assignment.end_at) if assignment.end_at else "",
-            assignment.justification,
-        )
+    yield "\ufeff" + writer.writerow(header)
+    for cells in rows:
         yield writer.writerow([neutralise(cell) for cell in cells])
 
 
-def _utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def export_lines(assignments: Iterable[EligibleAssignment]) -> Iterator[str]:
+    """The header and one CSV line per assignment, in the import's format: times in UTC ISO
+    8601, an empty end for a permanent one (decode_csv takes the BOM off again). Preload
+    principal, role and scope, or each row queries."""
+    rows = (
+        (
+            GROUP_PREFIX + assignment.group.name if assignment.group_id else assignment.principal.get_username(),
+            assignment.role.slug,
+            assignment.scope.path,
+            utc_text(assignment.start_at),
+            utc_text(assignment.end_at),
+            assignment.justification,
+        )
+        for assignment in assignments
+    )
+    return spreadsheet_lines(COLUMNS, rows)
+
+
+def utc_text(value: datetime | None) -> str:
+    """A moment as CSV files write it: UTC ISO 8601 with a Z; empty for none."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else ""
 
 
 def neutralise(cell: str) -> str:

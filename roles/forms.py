@@ -23,6 +23,16 @@ SLUG_TAKEN = "Another role already uses this slug; choose another."
 NAME_TAKEN = "Another role already has this name; choose another."
 
 
+def add_refusal(form: forms.BaseForm, refusal: ValidationError) -> None:
+    """A service's refusal on a form: each message beside the field it names, a message naming
+    no field of the form (or none) above it. Every page that calls a service uses this."""
+    if not hasattr(refusal, "error_dict"):
+        form.add_error(None, refusal)
+        return
+    for field, errors in refusal.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 class RoleForm(forms.ModelForm):
     """Name, slug (on create only), tier and description of a custom role. The model's unique
     checks put a duplicate name or slug beside its field before the service is called."""
@@ -399,12 +409,7 @@ class AssignmentForm(forms.Form):
         }
 
     def add_refusal(self, refusal: ValidationError) -> None:
-        """Each message beside the field it names; others above the form."""
-        if not hasattr(refusal, "error_dict"):
-            self.add_error(None, refusal)
-            return
-        for field, errors in refusal.error_dict.items():
-            self.add_error(field if field in self.fields else None, errors)
+        add_refusal(self, refusal)
 
 
 class AssignmentFilterForm(forms.Form):

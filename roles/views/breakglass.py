@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from roles import services
+from roles.forms import add_refusal
 from roles.models import BreakGlassAccount
 from roles.permissions import pim_administrator_required
 
@@ -35,9 +36,7 @@ def break_glass(request: HttpRequest) -> HttpResponse:
         try:
             services.flag_break_glass(actor=request.user, **form.cleaned_data)
         except ValidationError as refusal:
-            errors = refusal.error_dict.items() if hasattr(refusal, "error_dict") else [(None, refusal)]
-            for field, error in errors:
-                form.add_error(field if field in form.fields else None, error)
+            add_refusal(form, refusal)
         else:
             messages.success(request, f"{form.cleaned_data['user'].get_username()} is now a break-glass account.")
             return redirect("manage:break-glass")
