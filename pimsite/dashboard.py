@@ -21,6 +21,7 @@ from audit.models import Alert, AlertStatus
 from pimsite import dashboard_charts as charts
 from pimsite.audit_views import audit_reader_required
 from roles.models import ActiveAssignment, Assignment, EligibleAssignment
+from roles.reviews import selectors as review_selectors
 from roles.selectors import roles_with_assignment_counts
 
 ACTIVATION_DAYS = 30  # the activations chart and the "last 30 days" count
@@ -67,6 +68,7 @@ class Dashboard:
     pending_approvals: int
     expiring: list[Expiring]
     alerts_by_severity: list[tuple[str, int]] | None  # None: alerts are not set up
+    reviews: dict[str, int]  # roles.reviews.selectors.summary
     totals: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -166,7 +168,7 @@ def open_alerts_by_severity() -> list[tuple[str, int]]:
 
 
 def dashboard_numbers(*, at: datetime) -> Dashboard:
-    """Everything the dashboard shows, as of `at`. Seven queries whatever the data."""
+    """Everything the dashboard shows, as of `at`. Eight queries whatever the data."""
     counts = activation_counts(at=at)
     return Dashboard(
         at=at,
@@ -178,6 +180,7 @@ def dashboard_numbers(*, at: datetime) -> Dashboard:
         pending_approvals=counts["pending"],
         expiring=expiring_assignments(at=at),
         alerts_by_severity=open_alerts_by_severity(),
+        reviews=review_selectors.summary(),
     )
 
 

@@ -43,6 +43,7 @@ urlpatterns = [
     path("accounts/", include(accounts)),
     path("", include("activations.urls")),
     path("manage/", include("roles.urls")),
+    path("reviews/", include("roles.reviews.urls")),
     path("audit/", include(audit)),
     path("alerts/", include(alerts)),
     path("dashboard/", dashboard.dashboard, name="dashboard"),

@@ -478,3 +478,6 @@ class BreakGlassAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         help_text = "Read-only: flag and unflag break-glass accounts on /manage/break-glass/."
         extra_context = {**(extra_context or {}), "subtitle": help_text}
         return super().changelist_view(request, extra_context)
+
+
+from roles.reviews import admin as review_admin  # noqa: E402, F401  registers the access reviews' admins

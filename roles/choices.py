@@ -11,6 +11,7 @@ class EndReason(models.TextChoices):
     EXPIRED = "expired", "Expired"
     DEACTIVATED = "deactivated", "Deactivated"
     REMOVED = "removed", "Removed"
+    REVIEWED = "reviewed", "Removed by an access review"
 
 
 class ActiveSource(models.TextChoices):

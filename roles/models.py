@@ -368,3 +368,21 @@ class BreakGlassAccount(models.Model):
 
     def audit_fields(self) -> dict:
         return {"principal": self.user, "justification": self.reason}
+
+
+# Access reviews live in their own module; importing them here registers them with the roles app.
+from roles.reviews.models import AccessReview, ReviewItem, ReviewOccurrence  # noqa: E402
+
+__all__ = [
+    "AccessReview",
+    "ActiveAssignment",
+    "ApprovalStage",
+    "Assignment",
+    "BreakGlassAccount",
+    "EligibleAssignment",
+    "ReviewItem",
+    "ReviewOccurrence",
+    "Role",
+    "RoleSettings",
+    "Scope",
+]

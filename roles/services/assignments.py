@@ -261,9 +261,17 @@ def keep_a_permanent_global_administrator(assignment: Assignment) -> None:
                               params={"user": current.principal.get_username()})  # fmt: skip
 
 
-def remove_assignment(*, actor, assignment: Assignment) -> bool:
+def remove_assignment(
+    *,
+    actor,
+    assignment: Assignment,
+    action: str = "assignment.removed",
+    reason: str = EndReason.REMOVED,
+    data: dict | None = None,
+) -> bool:
     """End an assignment now, as removed by `actor`. False when it had already ended. The last
-    permanent active Global Administrator stays (keep_a_permanent_global_administrator)."""
+    permanent active Global Administrator stays (keep_a_permanent_global_administrator). An
+    access review passes its own action, reason and data (review.applied, the review's id)."""
     model = type(assignment)
     now = timezone.now()
     with transaction.atomic():
@@ -294,12 +302,12 @@ def remove_assignment(*, actor, assignment: Assignment) -> bool:
                 .select_related("role", "scope", "principal")
                 .order_by("pk")
             )
-        end_now(assignment, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
+        end_now(assignment, actor=actor, now=now, reason=reason, action=action, data=data)
         for active in activated:
             if active.end_at <= now:
                 record_expiry(model=ActiveAssignment, assignment_id=active.pk, now=now)
             else:
-                end_now(active, actor=actor, now=now, reason=EndReason.REMOVED, action="assignment.removed")
+                end_now(active, actor=actor, now=now, reason=reason, action=action, data=data)
     return True
 
 

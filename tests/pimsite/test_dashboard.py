@@ -44,13 +44,24 @@ def reader_client(clock, carol) -> Client:
     return client
 
 
-def activation(eligibility: EligibleAssignment, *, start_at: datetime, status: str = RequestStatus.PROVISIONED,
-               kind: str = RequestKind.ACTIVATE) -> ActivationRequest:  # fmt: skip
+def activation(
+    eligibility: EligibleAssignment,
+    *,
+    start_at: datetime,
+    status: str = RequestStatus.PROVISIONED,
+    kind: str = RequestKind.ACTIVATE,
+) -> ActivationRequest:
     """A request row as the workflow leaves it (factories set the stage; no services run)."""
     return ActivationRequest.objects.create(
-        kind=kind, requester=eligibility.principal, eligibility=eligibility, role=eligibility.role,
-        scope=eligibility.scope, start_at=start_at, duration_minutes=60, status=status,
-    )  # fmt: skip
+        kind=kind,
+        requester=eligibility.principal,
+        eligibility=eligibility,
+        role=eligibility.role,
+        scope=eligibility.scope,
+        start_at=start_at,
+        duration_minutes=60,
+        status=status,
+    )
 
 
 # Access ----------------------------------------------------------------------------------------
@@ -93,9 +104,14 @@ def seeded(clock, alice, bob, dave):
         make_user(name).groups.add(ops)
     EligibleAssignmentFactory(principal=None, group=ops, role=exchange, end_at=START + timedelta(days=14))
     # Not counted: dave's assignment ended yesterday, one that starts tomorrow, a disabled account's.
-    ActiveAssignmentFactory(principal=dave, role=user_admin, start_at=START - timedelta(days=5),
-                            end_at=START + timedelta(days=5), ended_at=START - timedelta(days=1),
-                            end_reason=EndReason.REMOVED)  # fmt: skip
+    ActiveAssignmentFactory(
+        principal=dave,
+        role=user_admin,
+        start_at=START - timedelta(days=5),
+        end_at=START + timedelta(days=5),
+        ended_at=START - timedelta(days=1),
+        end_reason=EndReason.REMOVED,
+    )
     EligibleAssignmentFactory(principal=dave, role=exchange, start_at=START + timedelta(days=1))
     EligibleAssignmentFactory(principal=UserFactory(username="gone", is_active=False), role=user_admin)
 
@@ -136,8 +152,10 @@ def test_activations_are_counted_over_7_and_30_days_and_pending_requests_are_cou
     assert len(per_day) == 30
     assert min(per_day) == date(2026, 10, 24) and max(per_day) == date(2026, 11, 22)
     assert {day: count for day, count in per_day.items() if count} == {
-        date(2026, 11, 20): 1, date(2026, 11, 15): 1, date(2026, 11, 12): 1,
-    }  # fmt: skip
+        date(2026, 11, 20): 1,
+        date(2026, 11, 15): 1,
+        date(2026, 11, 12): 1,
+    }
 
 
 def test_an_activation_drops_out_of_the_last_7_days_a_second_after_7_days(reader_client, seeded, clock):
@@ -160,16 +178,40 @@ def test_assignments_ending_within_14_days_are_listed_soonest_first(reader_clien
     assertContains(response, "group ops")
 
 
-def test_alerts_and_reviews_say_honestly_what_is_not_there(reader_client):
+def test_alerts_say_honestly_when_there_are_none(reader_client):
     response = reader_client.get(DASHBOARD)
 
     assertContains(response, "No open alerts.")
-    assertContains(response, "Access reviews arrive with the reviews feature.")
+
+
+def test_access_reviews_in_progress_are_counted_with_their_decisions(reader_client, pim_admin, bob, alice, carol):
+    from roles.reviews import services as review_services
+    from roles.reviews.choices import ReviewDecision
+    from tests.reviews.conftest import review_values
+
+    exchange = Role.objects.get(slug="exchange-administrator")
+    for user in (alice, carol):
+        EligibleAssignmentFactory(principal=user, role=exchange, start_at=START - timedelta(days=1))
+    review = review_services.create_review(actor=pim_admin, values=review_values(reviewers=[bob]))
+    review_services.start_due_occurrences(now=START)
+    occurrence = review.occurrences.get(number=1)
+    review_services.decide(
+        actor=bob, occurrence=occurrence, item_ids=[occurrence.items.first().pk], decision=ReviewDecision.DENY
+    )
+
+    response = reader_client.get(DASHBOARD)
+
+    assert response.context["numbers"].reviews == {"in_progress": 1, "to_decide": 2, "decided": 1, "awaiting_apply": 0}
+    assertContains(response, '<dd id="number-reviews-decided">1 of 2</dd>', html=True)
 
 
 def test_open_alerts_are_counted_by_severity_most_severe_first(reader_client):
-    for rule, severity, status in [("a", "high", "open"), ("b", "critical", "open"), ("c", "high", "open"),
-                                   ("d", "critical", "resolved")]:  # fmt: skip
+    for rule, severity, status in [
+        ("a", "high", "open"),
+        ("b", "critical", "open"),
+        ("c", "high", "open"),
+        ("d", "critical", "resolved"),
+    ]:
         Alert.objects.create(rule_key=rule, severity=severity, status=status, first_seen=START, last_seen=START)
 
     response = reader_client.get(DASHBOARD)
@@ -214,10 +256,17 @@ def test_the_activations_chart_labels_every_fifth_day_and_the_last():
     assert svg.count('class="chart-bar chart-activation"') == 30
 
 
-@pytest.mark.parametrize(("maximum", "expected"), [
-    (0, [0, 1]), (1, [0, 1]), (4, [0, 1, 2, 3, 4]), (7, [0, 2, 4, 6, 8]), (23, [0, 5, 10, 15, 20, 25]),
-    (140, [0, 50, 100, 150]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("maximum", "expected"),
+    [
+        (0, [0, 1]),
+        (1, [0, 1]),
+        (4, [0, 1, 2, 3, 4]),
+        (7, [0, 2, 4, 6, 8]),
+        (23, [0, 5, 10, 15, 20, 25]),
+        (140, [0, 50, 100, 150]),
+    ],
+)
 def test_the_y_axis_ticks_are_round_and_cover_the_largest_value(maximum, expected):
     assert dashboard_charts.ticks(maximum) == expected
 
@@ -226,16 +275,20 @@ def test_the_y_axis_ticks_are_round_and_cover_the_largest_value(maximum, expecte
 
 # session, user, OTP device, reader roles (acts_as_audit_reader, which the nav reuses), activation
 # counts, privileged users, per-role counts, activations per day, expiring eligible, expiring
-# active, open alerts by severity, and the navigation's open-alert count (context_processors).
-DASHBOARD_QUERIES = 12
+# active, open alerts by severity, access reviews, and the navigation's open-alert count.
+DASHBOARD_QUERIES = 13
 
 
 @pytest.mark.parametrize("n_roles", [1, 12])
 def test_the_dashboard_query_count_does_not_grow(reader_client, n_roles, django_assert_num_queries):
     for _ in range(n_roles):
         eligibility = EligibleAssignmentFactory(end_at=START + timedelta(days=5))
-        ActiveAssignmentFactory(principal=eligibility.principal, role=eligibility.role,
-                                source=ActiveSource.ACTIVATION, end_at=START + timedelta(hours=1))  # fmt: skip
+        ActiveAssignmentFactory(
+            principal=eligibility.principal,
+            role=eligibility.role,
+            source=ActiveSource.ACTIVATION,
+            end_at=START + timedelta(hours=1),
+        )
         activation(eligibility, start_at=START - timedelta(days=n_roles))
 
     with django_assert_num_queries(DASHBOARD_QUERIES):

@@ -8,7 +8,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from activations.models import ActivationRequest
 from audit.models import AuditEvent
 from audit.verification import verify_chain
-from roles.models import ActiveAssignment, EligibleAssignment, RoleSettings
+from roles.models import AccessReview, ActiveAssignment, EligibleAssignment, ReviewItem, RoleSettings
 from roles.selectors import is_pim_administrator
 
 User = get_user_model()
@@ -72,13 +72,22 @@ def test_the_history_has_an_expired_assignment_of_bob(seeded):
 
 
 def test_running_it_twice_creates_nothing_new_and_the_chain_verifies(seeded, capsys):
-    models = (User, EligibleAssignment, ActiveAssignment, ActivationRequest, AuditEvent, TOTPDevice)
+    models = (
+        User,
+        EligibleAssignment,
+        ActiveAssignment,
+        ActivationRequest,
+        AuditEvent,
+        TOTPDevice,
+        AccessReview,
+        ReviewItem,
+    )
     counts = [model.objects.count() for model in models]
 
     call_command("seed_demo")
 
     assert [model.objects.count() for model in models] == counts
-    assert "0 account(s), 0 assignment(s) and 0 request(s) created" in capsys.readouterr().out
+    assert "0 account(s), 0 assignment(s), 0 request(s) and 0 access review(s) created" in capsys.readouterr().out
     report = verify_chain()
     assert report.ok, report.reason
     assert report.count == counts[4]
@@ -118,3 +127,16 @@ def test_every_demo_account_is_in_the_audit_log(seeded):
     created = AuditEvent.objects.filter(action="account.created").values_list("principal_username", flat=True)
 
     assert sorted(created) == ["admin", "alice", "bob", "carol", "dave"]
+
+
+def test_bob_has_an_access_review_of_alices_exchange_eligibility_waiting(seeded):
+    from roles.reviews.choices import OccurrenceStatus
+    from roles.reviews.selectors import inbox
+
+    bob = User.objects.get(username="bob")
+    (occurrence,) = inbox(user=bob)
+    assert occurrence.status == OccurrenceStatus.IN_PROGRESS
+    assert occurrence.review.name == "Exchange Administrator: quarterly review"
+    assert [(item.holder_name, item.role.slug) for item in occurrence.items.all()] == [
+        ("alice", "exchange-administrator")
+    ]

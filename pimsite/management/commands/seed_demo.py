@@ -11,13 +11,17 @@ from activations.models import ActivationRequest
 from activations.services import request_activation
 from audit.services import record_event
 from roles import services as role_services
-from roles.models import ActiveAssignment, EligibleAssignment, Role, Scope
+from roles.models import AccessReview, ActiveAssignment, EligibleAssignment, Role, Scope
+from roles.reviews import services as review_services
+from roles.reviews.choices import EndType, NoResponse, Recurrence, ReviewedTypes, ReviewerType
 from roles.rules import StagePlan
 from roles.selectors import administrator_holders
 
 DEMO_PASSWORD = "pim-demo-2026"  # noqa: S105  published in the README on purpose
 # RFC 6238's test key: ASCII "12345678901234567890", base32 GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ.
 DEMO_TOTP_KEY_HEX = b"12345678901234567890".hex()
+
+DEMO_REVIEW = "Exchange Administrator: quarterly review"
 
 DEMO_USERS = [
     # username, first name, last name
@@ -150,7 +154,25 @@ class Command(BaseCommand):
                 justification="Demo: onboard the new helpdesk team (CHG-2231).", mfa_verified_at=timezone.now(),
             )  # fmt: skip
             created_requests += 1
+        created_reviews = self._seed_review(admin=admin, bob=users["bob"], now=now)
         return (
-            f"Demo data ready: {created_users} account(s), {created_assignments} assignment(s) and "
-            f"{created_requests} request(s) created."
+            f"Demo data ready: {created_users} account(s), {created_assignments} assignment(s), "
+            f"{created_requests} request(s) and {created_reviews} access review(s) created."
         )
+
+    def _seed_review(self, *, admin, bob, now) -> int:
+        """bob reviews who is eligible for Exchange Administrator (alice); it starts today, so his
+        Reviews page has work at once."""
+        if AccessReview.objects.filter(name=DEMO_REVIEW).exists():
+            return 0
+        review_services.create_review(actor=admin, values={
+            "name": DEMO_REVIEW, "description": "Demo: does whoever may activate Exchange Administrator need it?",
+            "roles": [Role.objects.get(slug="exchange-administrator")], "scopes": [],
+            "assignment_types": ReviewedTypes.BOTH, "inactive_days": None, "reviewer_type": ReviewerType.USERS,
+            "reviewers": [bob], "reviewer_groups": [], "fallback_reviewer": admin, "start_date": now.date(),
+            "time_zone": "UTC", "duration_days": 14, "recurrence": Recurrence.QUARTERLY, "end_type": EndType.NEVER,
+            "end_date": None, "end_after_occurrences": None, "auto_apply": True, "no_response": NoResponse.NO_CHANGE,
+            "require_justification": True, "reminder_days_before": 3, "extra_recipients": [],
+        })  # fmt: skip
+        review_services.start_due_occurrences(now=now)
+        return 1
