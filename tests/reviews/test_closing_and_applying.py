@@ -339,3 +339,25 @@ def test_setup_schedules_runs_reviews_every_minute():
         Schedule.MINUTES,
         1,
     )
+
+
+def test_an_automatic_apply_whose_task_was_lost_is_done_by_the_next_run(
+    make_review, start_review, three_holders, bob, time_machine
+):
+    # The close queues the apply after commit; here that callback never runs (broker down).
+    occurrence = start_review(make_review(reviewers=[bob], auto_apply=True, no_response=NoResponse.REMOVE))
+    end(occurrence, time_machine)
+    occurrence.refresh_from_db()
+    assert occurrence.status == OccurrenceStatus.APPLIED
+    assert AuditEvent.objects.filter(action="review.applied").count() == 3
+
+
+def test_without_auto_apply_the_run_leaves_a_completed_review_to_the_administrators(
+    make_review, start_review, three_holders, bob, time_machine
+):
+    occurrence = start_review(make_review(reviewers=[bob], auto_apply=False, no_response=NoResponse.REMOVE))
+    end(occurrence, time_machine)
+    assert "resumed 0" in tasks.run_reviews()
+    occurrence.refresh_from_db()
+    assert occurrence.status == OccurrenceStatus.COMPLETED
+    assert not AuditEvent.objects.filter(action="review.applied").exists()
