@@ -256,22 +256,29 @@ def _send_webhook(message: OutboxMessage, *, now: datetime) -> None:
         # Nothing to sign with, or the administrator turned it off: retrying will not help.
         reason = "the webhook was deleted" if webhook is None else "the webhook is disabled"
         raise DeliveryError(reason, permanent=True)
-    if urlsplit(webhook.url).scheme not in ("http", "https"):
-        raise DeliveryError("the webhook URL is not http or https", permanent=True)
     body = webhook_body(message, now=now)
+    post_signed(webhook.url, body=body, secret=webhook.secret, idempotency_key=str(message.idempotency_key))
+
+
+def post_signed(url: str, *, body: bytes, secret: str, idempotency_key: str, timeout: float = WEBHOOK_TIMEOUT) -> None:
+    """POST `body` (JSON) to `url`, signed (X-PIM-Signature) and with an Idempotency-Key; no
+    redirects. Raises DeliveryError for anything but a 2xx. Also used by provisioning's webhook
+    targets (roles.provisioning)."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise DeliveryError("the URL is not http or https", permanent=True)
     request = urllib.request.Request(  # noqa: S310  the scheme is checked just above
-        webhook.url,
+        url,
         data=body,
         method="POST",
         headers={
             "Content-Type": "application/json",
             "User-Agent": "PIM-Webhook/1",
-            SIGNATURE_HEADER: sign(secret=webhook.secret, body=body),
-            IDEMPOTENCY_HEADER: str(message.idempotency_key),
+            SIGNATURE_HEADER: sign(secret=secret, body=body),
+            IDEMPOTENCY_HEADER: idempotency_key,
         },
     )
     try:
-        with _opener.open(request, timeout=WEBHOOK_TIMEOUT) as response:
+        with _opener.open(request, timeout=timeout) as response:
             response.read(1024)
     except urllib.error.HTTPError as error:  # any status outside 2xx, redirects included
         raise DeliveryError(f"HTTP {error.code} {error.reason}") from error

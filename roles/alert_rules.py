@@ -9,7 +9,10 @@ from django.db.models import Q
 from audit.alerts import AlertRule, Finding, Threshold, register, set_default_recipients
 from roles.builtin import GLOBAL_ADMINISTRATOR
 from roles.choices import ActiveSource, Tier
-from roles.models import ActiveAssignment, EligibleAssignment, Role
+from roles.models import ActiveAssignment, EligibleAssignment, Grant, Role, Target
+from roles.provisioning.choices import GrantState
+from roles.provisioning.engine import MAX_ATTEMPTS
+from roles.provisioning.services import retry_grant
 from roles.selectors import administrators_to_notify
 from roles.services import remove_assignment, update_role_settings
 from roles.services.breakglass import SIGN_IN_ALERT
@@ -186,16 +189,60 @@ PERMANENT_ACTIVE_CRITICAL = AlertRule(
 
 # Raised elsewhere ------------------------------------------------------------------------------
 
+
+def scan_outside_grants(thresholds: dict[str, int], now: datetime) -> list[Finding]:
+    """What the last drift check of each target found granted there without PIM (Target.outside_grants)."""
+    findings = []
+    for target in Target.objects.filter(enabled=True).exclude(outside_grants=[]).select_related("role"):
+        for login in target.outside_grants:
+            label = f"{login} holds {target.role.name} on {target.name} ({target.kind}) without a PIM assignment"
+            findings.append(Finding(f"{target.pk}:{login}", label))
+    return findings
+
+
 ASSIGNED_OUTSIDE_PIM = AlertRule(
     key="roles_assigned_outside_pim",
     title="Roles are being assigned outside of PIM",
     description="A connected system shows a role assignment PIM did not make.",
     why="Assignments made behind PIM's back skip its approvals, time limits and audit.",
-    how_to_fix="Remove the assignment in the connected system, or bring it into PIM as an eligible one.",
+    how_to_fix="Remove the assignment in the connected system, or bring it into PIM as an eligible one. A target "
+    "set to revoke grants made outside PIM does it at its next drift check.",
     severity="high",
-    # Raised by the provisioning drift check (raise_alert) once that exists; registered now so
-    # its settings and description are in place.
+    scan=scan_outside_grants,  # from what the provisioning drift check (every 10 minutes) recorded
 )
+
+
+def scan_failed_grants(thresholds: dict[str, int], now: datetime) -> list[Finding]:
+    """Grants given up after their retries, and revokes still failing after as many attempts."""
+    stuck = Grant.objects.filter(
+        Q(state=GrantState.FAILED) | Q(state=GrantState.REVOKING, attempts__gte=MAX_ATTEMPTS)
+    ).select_related("target__role", "user")
+    findings = []
+    for grant in stuck.order_by("pk"):
+        step = "grant" if grant.state == GrantState.FAILED else "revoke"
+        label = (f"{grant.user.get_username()}: {step} of {grant.target.role.name} on {grant.target.name} failed "
+                 f"{grant.attempts} times: {grant.last_error}")  # fmt: skip
+        findings.append(Finding(str(grant.pk), label, fix=True))
+    return findings
+
+
+def retry_by_key(*, actor, item_key: str) -> None:
+    retry_grant(actor=actor, grant=Grant.objects.get(pk=int(item_key)))
+
+
+PROVISIONING_FAILED = AlertRule(
+    key="provisioning_failed",
+    title="A role could not be provisioned to a connected system",
+    description="A grant or revoke on a role's target kept failing after its retries.",
+    why="PIM's own answer is as decided, but the connected system lags: someone may lack access they were "
+    "given, or keep access that ended.",
+    how_to_fix="Read the error, repair the target (connection string, receiver, login), then retry.",
+    severity="high",
+    scan=scan_failed_grants,
+    fix=retry_by_key,
+    fix_label="Retry",
+)
+
 
 BREAK_GLASS_SIGN_IN = AlertRule(
     key=SIGN_IN_ALERT,
@@ -217,6 +264,7 @@ RULES = (
     STALE_ACCOUNTS,
     PERMANENT_ACTIVE_CRITICAL,
     ASSIGNED_OUTSIDE_PIM,
+    PROVISIONING_FAILED,
     BREAK_GLASS_SIGN_IN,
 )
 

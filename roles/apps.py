@@ -25,6 +25,17 @@ class RolesConfig(AppConfig):
 
         register_rules()  # security alerts about roles and assignments (audit.alerts)
 
+        from roles import hooks
+        from roles.provisioning import engine, kinds
+        from roles.provisioning.django_group import DjangoGroupKind
+        from roles.provisioning.postgres import PostgresRoleKind
+        from roles.provisioning.webhook import WebhookKind
+
+        for kind in (DjangoGroupKind(), PostgresRoleKind(), WebhookKind()):
+            kinds.register(kind)
+        hooks.on_window_set(engine.reconcile_assignment)  # grant when an active assignment is made
+        hooks.on_ended(engine.reconcile_assignment)  # revoke when it ends
+
         from roles.signals import membership_changed
 
         m2m_changed.connect(

@@ -1,5 +1,5 @@
-"""What other apps do when an assignment's window is set (created, or its end changed),
-registered from their AppConfig.ready() (activations schedules the expiry side effects), so
+"""What other apps do when an assignment's window is set (created, or its end changed) or it
+ends, registered from their AppConfig.ready() (activations schedules the expiry side effects), so
 that roles never imports them."""
 
 from collections.abc import Callable
@@ -19,6 +19,22 @@ def on_window_set(func: Callable) -> Callable:
 
 def window_set(assignment) -> None:
     for func in _after_create:
+        transaction.on_commit(partial(func, assignment))
+
+
+_after_end: list[Callable] = []
+
+
+def on_ended(func: Callable) -> Callable:
+    """Register `func(assignment)` to run after the transaction that ended an assignment (expired,
+    deactivated, removed) commits. Provisioning revokes on it."""
+    if func not in _after_end:
+        _after_end.append(func)
+    return func
+
+
+def ended(assignment) -> None:
+    for func in _after_end:
         transaction.on_commit(partial(func, assignment))
 
 

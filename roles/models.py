@@ -370,7 +370,9 @@ class BreakGlassAccount(models.Model):
         return {"principal": self.user, "justification": self.reason}
 
 
-# Access reviews live in their own module; importing them here registers them with the roles app.
+# Provisioning and access reviews live in their own packages; importing their models here
+# registers them with the roles app.
+from roles.provisioning.models import Grant, Target  # noqa: E402
 from roles.reviews.models import AccessReview, ReviewItem, ReviewOccurrence  # noqa: E402
 
 __all__ = [
@@ -380,9 +382,11 @@ __all__ = [
     "Assignment",
     "BreakGlassAccount",
     "EligibleAssignment",
+    "Grant",
     "ReviewItem",
     "ReviewOccurrence",
     "Role",
     "RoleSettings",
     "Scope",
+    "Target",
 ]

@@ -318,6 +318,7 @@ def end_now(
     assignment.end_reason = reason
     assignment.ended_by = actor
     assignment.save(update_fields=["ended_at", "end_reason", "ended_by"])
+    hooks.ended(assignment)
     record_event(actor=actor, action=action, target=assignment,
                  data={"assignment_type": assignment.kind, **group_of(assignment), **(data or {})})  # fmt: skip
 
@@ -386,6 +387,7 @@ def record_expiry(*, model: type[Assignment], assignment_id: int, now: datetime)
             return False
         assignment = model.objects.select_related("role", "scope", "principal").get(pk=assignment_id)
         record_event(actor=None, action="assignment.expired", target=assignment, data={"assignment_type": model.kind})
+        hooks.ended(assignment)
     return True
 
 

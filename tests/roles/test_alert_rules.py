@@ -174,11 +174,3 @@ def test_every_break_glass_sign_in_is_listed_on_one_critical_alert(client, djang
     assert (alert.severity, len(alert.items)) == ("critical", 2)
     # The sign-in's own critical notification (pimsite.signals) is the only one: no second copy.
     assert not OutboxMessage.objects.filter(rule="alert.break_glass_sign_in", subject__contains="alert raised").exists()
-
-
-def test_roles_assigned_outside_pim_is_registered_without_a_scan(db):
-    rule = alerts.get_rule("roles_assigned_outside_pim")
-    assert (rule.severity, rule.scan) == ("high", None)
-    alerts.raise_alert(rule.key, [alerts.Finding("drift:1", "bob: Exchange Administrator in Exchange")],
-                       now=timezone.now())  # fmt: skip
-    assert live(rule.key).items[0]["label"] == "bob: Exchange Administrator in Exchange"
