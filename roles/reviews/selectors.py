@@ -1,5 +1,6 @@
 """Reads that review pages, the API and the CSV share."""
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -52,7 +53,9 @@ def results(*, occurrence: ReviewOccurrence) -> QuerySet[ReviewItem]:
     """Every item of an occurrence with its reviewers, decision, outcome and result."""
     return (
         occurrence.items.select_related("principal", "group", "role", "scope", "decided_by")
-        .prefetch_related(Prefetch("reviewers", to_attr="reviewer_list"))
+        .prefetch_related(
+            Prefetch("reviewers", queryset=get_user_model().objects.order_by("username"), to_attr="reviewer_list")
+        )
         .order_by("role__name", "scope__path", "pk")
     )
 
