@@ -7,6 +7,7 @@ app_name = "activations"
 urlpatterns = [
     path("my-roles/", views.my_roles, name="my-roles"),
     path("my-roles/activate/", views.activate, name="activate"),
+    path("my-roles/provisioning.json", views.provisioning_state, name="provisioning"),  # polled by pim.js
     path("my-roles/<int:assignment_id>/deactivate/", views.deactivate, name="deactivate"),
     path("approvals/", views.approvals, name="approvals"),
     path("approvals/<int:request_id>/decide/", views.decide, name="decide"),

@@ -1,8 +1,9 @@
-from datetime import timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,6 +23,8 @@ from roles.choices import ActiveSource
 from roles.forms import add_refusal
 from roles.models import ActiveAssignment, EligibleAssignment
 from roles.permissions import acts_as_pim_administrator
+from roles.provisioning.choices import GrantState
+from roles.provisioning.selectors import grants_by_assignment
 
 
 @require_GET
@@ -34,6 +37,7 @@ def my_roles(request: HttpRequest) -> HttpResponse:
         "now": now,
     }
     context.update(_extend_and_renew_context(request.user, now=now, shown=context))  # Extend and renew (below)
+    _show_provisioning(context["active"], user=request.user)  # Provisioning: state (below)
     return render(request, "activations/my_roles.html", context)
 
 
@@ -171,6 +175,10 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
         "approvals": activation.approvals.select_related("approver"),
         "timeline": selectors.timeline_of(activation),
     }
+    if activation.assignment_id:  # Provisioning: state (below); the requester's grants, whoever looks
+        context["provisioning"] = _provisioning_of(
+            [activation.assignment_id], user=activation.requester, since=activation.created_at
+        ).get(activation.assignment_id)
     return render(request, "activations/request.html", context)
 
 
@@ -330,3 +338,115 @@ def decide_change(request: HttpRequest, request_id: int) -> HttpResponse:
     if request.POST.get("next") == "request":
         return redirect("activations:request", request_id=change.pk)
     return redirect("activations:approvals")
+
+
+# Provisioning: state -------------------------------------------------------------------------
+
+# Grants that should be in place on the target and are not (yet): the role's row says so.
+LAGGING = (GrantState.PENDING, GrantState.FAILED)
+POLL_MAX_ASSIGNMENTS = 100  # My roles lists a person's active roles; far fewer than this
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """One target's grant of one assignment, in the words My roles, the request page and
+    provisioning.json (for pim.js) all show."""
+
+    id: int
+    assignment: int
+    target: str
+    state: str
+    label: str
+    text: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Provisioning:
+    """An assignment's targets for its holder, and the sentence saying which of them lag."""
+
+    assignment: int
+    targets: list[TargetState]
+    lag: str
+
+
+def _took(delta: timedelta) -> str:
+    """A duration in the units of pim.js's countdown: "4 s", "2 min 3 s", "1 h 5 min"."""
+    seconds = max(0, round(delta.total_seconds()))
+    hours, minutes, seconds = seconds // 3600, seconds % 3600 // 60, seconds % 60
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def _target_state(grant, *, since: datetime | None) -> TargetState:
+    """How a grant reads: its state's label and a few words; `since`, the request's time (its page)."""
+    state, error = grant.state, grant.last_error
+    retrying = f" (retrying after: {error})" if error else ""
+    if state == GrantState.GRANTED:
+        text = f"granted in {_took(grant.granted_at - grant.requested_at)}"
+        if since is not None:
+            text += f", {_took(grant.granted_at - since)} after the request"
+        label = "Granted"
+    elif state == GrantState.FAILED:  # engine gave up and mailed the PIM administrators
+        label, text = (f"Failed: {error}" if error else "Failed"), "an administrator has been told"
+    elif state == GrantState.PENDING:
+        label, text = "Pending", f"being granted…{retrying}"
+    elif state == GrantState.REVOKING:
+        label, text = "Revoking", f"being removed…{retrying}"
+    else:
+        label, text = grant.get_state_display(), ""
+    return TargetState(id=grant.pk, assignment=grant.assignment_id, target=grant.target.name, state=state,
+                       label=label, text=text, error=error)  # fmt: skip
+
+
+def _provisioning_of(assignment_ids, *, user, since: datetime | None = None) -> dict[int, Provisioning]:
+    """`user`'s grants of these assignments, by assignment; none for an assignment without
+    targets. One query (roles.provisioning.selectors.grants_by_assignment)."""
+    boards = {}
+    for assignment_id, grants in grants_by_assignment(assignment_ids=assignment_ids, user=user).items():
+        targets = [_target_state(grant, since=since) for grant in grants]
+        lagging = [target.target for target in targets if target.state in LAGGING]
+        lag = f"Active in PIM; not yet granted on: {', '.join(lagging)}" if lagging else ""
+        boards[assignment_id] = Provisioning(assignment=assignment_id, targets=targets, lag=lag)
+    return boards
+
+
+def _show_provisioning(active, *, user) -> None:
+    """Give each of My roles' active assignments its `provisioning` (None: no targets). Reads
+    the rows the page shows (the template reads them again from the queryset's cache), and
+    skips the query when there are none."""
+    assignments = list(active)
+    boards = _provisioning_of([a.pk for a in assignments], user=user) if assignments else {}
+    for assignment in assignments:
+        assignment.provisioning = boards.get(assignment.pk)
+
+
+def _ids(values: list[str]) -> list[int]:
+    try:
+        ids = [int(value) for value in values]
+    except ValueError:
+        raise Http404 from None
+    if len(ids) > POLL_MAX_ASSIGNMENTS:
+        raise Http404
+    return ids
+
+
+@require_GET
+def provisioning_state(request: HttpRequest) -> JsonResponse:
+    """What pim.js polls while a page shows a grant pending or revoking: the signed-in user's
+    own grants of `?assignment=` ids (My roles), or of `?request=`'s assignment (its page, with
+    the time from the request). Anyone else's assignment: nothing; anyone else's request: 404.
+    One query (two with ?request=), however many assignments and targets."""
+    since = None
+    assignment_ids = _ids(request.GET.getlist("assignment"))
+    if "request" in request.GET:
+        [request_id] = _ids([request.GET["request"]])
+        asked = get_object_or_404(ActivationRequest.objects.only("assignment_id", "created_at"), pk=request_id,
+                                  requester=request.user)  # fmt: skip
+        assignment_ids, since = [asked.assignment_id] if asked.assignment_id else [], asked.created_at
+    boards = _provisioning_of(assignment_ids, user=request.user, since=since) if assignment_ids else {}
+    return JsonResponse({
+        "grants": [asdict(target) for board in boards.values() for target in board.targets],
+        "assignments": [{"id": assignment_id, "lag": board.lag} for assignment_id, board in boards.items()],
+    })  # fmt: skip

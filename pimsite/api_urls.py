@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from activations import api as activations_api
 from pimsite import api, api_alerts, api_audit  # noqa: F401  api registers the schema's authentication extensions
 from roles import api as roles_api
+from roles.provisioning import api as provisioning_api
 from roles.reviews import api as reviews_api
 
 # Swagger UI sets inline style attributes; scripts stay 'self' only.
@@ -22,5 +23,6 @@ urlpatterns = [
 urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in activations_api.urlpatterns_v1]
 urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in roles_api.urlpatterns_v1]
 urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in reviews_api.urlpatterns_v1]
+urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in provisioning_api.urlpatterns_v1]
 urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in api_audit.urlpatterns_v1]
 urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, view, name in api_alerts.urlpatterns_v1]

@@ -480,4 +480,5 @@ class BreakGlassAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
 
+from roles.provisioning import admin as provisioning_admin  # noqa: E402, F401  registers targets and grants
 from roles.reviews import admin as review_admin  # noqa: E402, F401  registers the access reviews' admins

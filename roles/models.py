@@ -372,7 +372,7 @@ class BreakGlassAccount(models.Model):
 
 # Provisioning and access reviews live in their own packages; importing their models here
 # registers them with the roles app.
-from roles.provisioning.models import Grant, Target  # noqa: E402
+from roles.provisioning.models import Grant, ManagedGroup, Target  # noqa: E402
 from roles.reviews.models import AccessReview, ReviewItem, ReviewOccurrence  # noqa: E402
 
 __all__ = [
@@ -383,6 +383,7 @@ __all__ = [
     "BreakGlassAccount",
     "EligibleAssignment",
     "Grant",
+    "ManagedGroup",
     "ReviewItem",
     "ReviewOccurrence",
     "Role",

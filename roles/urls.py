@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from roles.views import assignments, breakglass, bulk, discovery, roles
+from roles.views import assignments, breakglass, bulk, discovery, roles, targets
 
 app_name = "manage"
 
@@ -29,4 +29,17 @@ urlpatterns = [
     path("discovery/", discovery.discovery, name="discovery"),
     path("discovery/<int:assignment_id>/convert/", discovery.convert, name="discovery-convert"),
     path("discovery/roles/<slug:slug>/convert/", discovery.convert_role, name="discovery-convert-role"),
+    # Provisioning targets (roles/views/targets.py)
+    path("roles/<slug:slug>/targets/", targets.target_list, name="role-targets"),
+    path("roles/<slug:slug>/targets/new/", targets.target_create, name="target-create"),
+    path("roles/<slug:slug>/targets/<int:target_id>/edit/", targets.target_edit, name="target-edit"),
+    path("roles/<slug:slug>/targets/<int:target_id>/delete/", targets.target_delete, name="target-delete"),
+    path(
+        "roles/<slug:slug>/targets/<int:target_id>/check-drift/", targets.target_check_drift, name="target-check-drift"
+    ),
+    path(
+        "roles/<slug:slug>/targets/<int:target_id>/grants/<int:grant_id>/retry/",
+        targets.grant_retry,
+        name="grant-retry",
+    ),
 ]

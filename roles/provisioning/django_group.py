@@ -33,6 +33,9 @@ class DjangoGroupKind:
     def login_of(self, target, user) -> str:
         return user.get_username()
 
+    def can_list(self, target) -> bool:
+        return True
+
     def _group(self, target) -> Group:
         return Group.objects.get_or_create(name=target.params["group"])[0]
 
@@ -40,7 +43,10 @@ class DjangoGroupKind:
         self._group(access.target).user_set.add(access.user)
 
     def revoke(self, access: Access) -> None:
-        self._group(access.target).user_set.remove(access.user)
+        # A grant made outside PIM (drift) comes with its login only.
+        user = access.user or get_user_model().objects.filter(username=access.login).first()
+        if user is not None:
+            self._group(access.target).user_set.remove(user)
 
     def list_grants(self, target) -> set[str]:
         members = get_user_model().objects.filter(groups__name=target.params["group"])

@@ -20,8 +20,8 @@ def check_target(*, target: Target, now: datetime) -> Counter:
     """Compare one target; record what it found on the target (the alert rule reads it). A grant
     given again gets a new idempotency key: the receiver did the old one, and must do this one."""
     outcomes: Counter = Counter()
-    kind = kinds.get(target.kind)
     try:
+        kind = kinds.get(target.kind)
         actual = kind.list_grants(target)
     except kinds.ProvisioningError as error:
         Target.objects.filter(pk=target.pk).update(drift_checked_at=now, drift_error=str(error)[:1000])
@@ -50,6 +50,8 @@ def check_target(*, target: Target, now: datetime) -> Counter:
                     next_attempt_at=now,
                     last_error="",
                     idempotency_key=uuid.uuid4(),
+                    requested_at=now,
+                    granted_at=None,
                 )
                 if moved:
                     record_event(

@@ -96,8 +96,14 @@ def reconcile(*, target: Target, now: datetime, assignments=None) -> Counter:
 
 def _move(row: Grant, state: str, *, now: datetime, new_key: bool = False) -> None:
     """Start a new step (grant or revoke) on a row: its attempts count from zero again."""
-    row.state, row.attempts, row.next_attempt_at, row.last_error, row.claimed_until = state, 0, now, "", None
-    fields = ["state", "attempts", "next_attempt_at", "last_error", "claimed_until"]
+    # A lease held by a worker in the middle of the other step stays: this step waits for it to
+    # end (that worker's result no longer matches the row's state and is not recorded), so a
+    # revoke never lands before a grant still in flight.
+    row.state, row.attempts, row.next_attempt_at, row.last_error = state, 0, now, ""
+    fields = ["state", "attempts", "next_attempt_at", "last_error"]
+    if state == GrantState.PENDING:  # asked for again now: the time to grant counts from here
+        row.requested_at, row.granted_at, row.revoked_at = now, None, None
+        fields += ["requested_at", "granted_at", "revoked_at"]
     if new_key:  # access given again after a revoke: a receiver must not drop it as a repeat
         row.idempotency_key = uuid.uuid4()
         fields.append("idempotency_key")

@@ -45,6 +45,9 @@ class TargetKind(Protocol):
 
     def revoke(self, access: Access) -> None: ...
 
+    def can_list(self, target) -> bool:
+        """Whether list_grants can tell who holds the role there (the drift check needs it)."""
+
     def list_grants(self, target) -> set[str] | None:
         """The logins holding the role on the target now; None when the target cannot tell."""
 

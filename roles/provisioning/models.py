@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 
@@ -87,3 +88,25 @@ class Grant(models.Model):
     @property
     def is_being_revoked(self) -> bool:
         return self.state in (GrantState.REVOKING, GrantState.REVOKED)
+
+
+class ManagedGroup(models.Model):
+    """A Django group under PIM (Entra's PIM for groups): its membership and its ownership are two
+    roles, each eligible and activated like any other and provisioned through a Django-group
+    target: membership into the group itself, ownership into a separate owners group."""
+
+    group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="pim_management")
+    member_role = models.OneToOneField(Role, on_delete=models.PROTECT, related_name="+")
+    owner_role = models.OneToOneField(Role, on_delete=models.PROTECT, related_name="+")
+    owners_group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="+")
+    brought_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    brought_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group__name"]
+
+    def __str__(self) -> str:
+        return f"{self.group.name} (under PIM)"
+
+    def audit_fields(self) -> dict:
+        return {"role": self.member_role.slug}

@@ -36,6 +36,9 @@ class PostgresRoleKind:
             raise params_error(PARAMS_HELP, attributes=", ".join(LOGIN_ATTRIBUTES))
         return {"dsn_variable": variable, "role": role, "login_attribute": attribute}
 
+    def can_list(self, target) -> bool:
+        return True
+
     def login_of(self, target, user) -> str:
         return login_by_attribute(user, target.params.get("login_attribute", "username"))
 

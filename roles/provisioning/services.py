@@ -5,9 +5,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.alerts import scan_rule
 from audit.services import record_event
 from roles.models import Role
-from roles.provisioning import engine, kinds
+from roles.provisioning import drift, engine, kinds
 from roles.provisioning.choices import GrantState
 from roles.provisioning.models import Grant, Target
 
@@ -16,7 +17,8 @@ NAME_TAKEN = "Name: this role already has a target named '%(name)s'."
 TARGET_IN_USE = (
     "Target '%(name)s' still has %(count)s grant(s) not revoked. Turn it off first: PIM revokes them; then delete it."
 )
-NOT_RETRYABLE = "Only a failed grant, or a revoke that keeps failing, can be retried; this one is %(state)s."
+TARGET_OFF = "Target '%(name)s' is turned off: PIM neither grants there nor checks it. Turn it on first."
+NOT_RETRYABLE = "This grant is %(state)s: there is nothing to retry (a pending, failed or revoking one can be)."
 
 
 def _check(*, name: str, kind: str, params: dict) -> dict:
@@ -138,3 +140,16 @@ def retry_grant(*, actor, grant: Grant) -> Grant:
         transaction.on_commit(lambda: engine.async_task(engine.ATTEMPT_TASK, grant.pk), robust=True)
     grant.refresh_from_db()
     return grant
+
+
+def check_drift_now(*, actor, target: Target):
+    """The drift check of one target, on demand (the schedule runs it every 10 minutes)."""
+    if not target.enabled:
+        raise ValidationError(TARGET_OFF, code="target_off", params={"name": target.name})
+    outcomes = drift.check_target(target=target, now=timezone.now())
+    scan_rule("roles_assigned_outside_pim", now=timezone.now())  # the alert follows at once
+    target.refresh_from_db()
+    record_event(actor=actor, action="provisioning.drift_checked", target=target, data={
+        "target": target.name, "outside_grants": target.outside_grants, "error": target.drift_error,
+        "outcomes": dict(outcomes)})  # fmt: skip
+    return outcomes

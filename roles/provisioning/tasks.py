@@ -2,7 +2,8 @@
 
 from django.utils import timezone
 
-from roles.provisioning import engine
+from audit.alerts import scan_rule
+from roles.provisioning import drift, engine
 
 
 def attempt_grant(grant_id: int) -> str:
@@ -19,12 +20,8 @@ def run_provisioning() -> str:
 
 
 def check_drift() -> str:
-    """Every 10 minutes (schedule pim.provisioning.drift) and on demand: compare every target."""
-    from roles.provisioning import drift
-
+    """Every 10 minutes (schedule pim.provisioning.drift): compare every target, then bring the
+    alert up to date at once rather than at the next 15-minute scan."""
     outcomes = drift.check_all(now=timezone.now())
-    # The alert follows at once rather than at the next 15-minute scan.
-    from audit.alerts import scan_rule
-
     scan_rule("roles_assigned_outside_pim", now=timezone.now())
     return f"drift {dict(outcomes)}"

@@ -23,12 +23,13 @@ PARAMS_HELP = (
 
 
 def _is_http(url) -> bool:
-    return (
-        isinstance(url, str)
-        and len(url) <= 500
-        and urlsplit(url).scheme in ("http", "https")
-        and bool(urlsplit(url).hostname)
-    )
+    if not isinstance(url, str) or len(url) > 500:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[" and the like
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 class WebhookKind:
@@ -51,6 +52,9 @@ class WebhookKind:
         ):
             raise params_error(PARAMS_HELP, attributes=", ".join(LOGIN_ATTRIBUTES))
         return {"url": url, "secret_variable": variable, "list_url": list_url, "login_attribute": attribute}
+
+    def can_list(self, target) -> bool:
+        return bool(target.params.get("list_url"))
 
     def login_of(self, target, user) -> str:
         return login_by_attribute(user, target.params.get("login_attribute", "username"))

@@ -218,3 +218,31 @@ def test_an_admin_made_active_assignment_is_provisioned_too(
     assert assignment.source == ActiveSource.ADMIN
     tasks.run_provisioning()
     assert members() == ["alice"]
+
+
+def test_a_revoke_waits_for_a_grant_still_in_flight(
+    mail_admins_target, exchange_admin, alice, pim_admin, time_machine, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The assignment is removed while a worker is granting: the revoke runs after that worker's
+    lease, so the user does not keep the group's membership."""
+    from roles.provisioning import engine, kinds
+
+    time_machine.move_to(timezone.now(), tick=False)
+    assignment = activate(alice, exchange_admin, capture=django_capture_on_commit_callbacks)
+    kind = kinds.get("django_group")
+    real_grant = kind.grant
+
+    def grant_while_removed(access):
+        with django_capture_on_commit_callbacks(execute=True):
+            role_services.remove_assignment(actor=pim_admin, assignment=assignment)  # meanwhile, elsewhere
+        assert engine.attempt(grant_id=Grant.objects.get().pk, now=timezone.now()) == "nothing to do"
+        real_grant(access)  # the in-flight grant lands after the removal
+
+    monkeypatch.setattr(kind, "grant", grant_while_removed)
+    assert "'nothing to do': 1" in tasks.run_provisioning()  # its result is not recorded: the row is revoking
+    monkeypatch.setattr(kind, "grant", real_grant)
+    assert members() == ["alice"]
+    time_machine.move_to(timezone.now() + engine.LEASE, tick=False)
+    tasks.run_provisioning()
+    assert members() == []
+    assert Grant.objects.get().state == GrantState.REVOKED

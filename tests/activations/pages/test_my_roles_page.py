@@ -174,8 +174,9 @@ def test_other_peoples_roles_are_not_listed(alice_client, alice, dave):
 
 # session, user, OTP device, the navigation's roles check (Admin, Audit links) and open-alert count,
 # eligible roles (held and pending as EXISTS), active roles, requests (role and scope joined),
-# recently expired eligible and active assignments (to renew).
-MY_ROLES_QUERIES = 10
+# recently expired eligible and active assignments (to renew), the active roles' grants on targets
+# (tests/activations/pages/test_provisioning_state.py).
+MY_ROLES_QUERIES = 11
 
 
 @pytest.mark.parametrize("n_roles", [1, 12])
