@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from roles.views import assignments, breakglass, bulk, discovery, roles, targets
+from roles.views import assignments, breakglass, bulk, discovery, groups, roles, targets
 
 app_name = "manage"
 
@@ -25,6 +25,9 @@ urlpatterns = [
     # Break-glass accounts (roles/views/breakglass.py)
     path("break-glass/", breakglass.break_glass, name="break-glass"),
     path("break-glass/<str:username>/unflag/", breakglass.unflag, name="break-glass-unflag"),
+    # PIM for groups (roles/views/groups.py)
+    path("groups/", groups.group_list, name="groups"),
+    path("groups/<int:group_id>/bring-under-pim/", groups.bring_under_pim, name="group-bring-under-pim"),
     # Discovery: standing access to just-in-time (roles/views/discovery.py)
     path("discovery/", discovery.discovery, name="discovery"),
     path("discovery/<int:assignment_id>/convert/", discovery.convert, name="discovery-convert"),

@@ -14,7 +14,7 @@ from roles.admin import ServiceBackedAdmin
 from roles.forms import add_refusal
 from roles.provisioning import kinds, services
 from roles.provisioning.forms import PARAMS_HELP, ParamsField, kind_field
-from roles.provisioning.models import Grant, Target
+from roles.provisioning.models import Grant, ManagedGroup, Target
 
 
 class KindFilter(admin.SimpleListFilter):
@@ -176,3 +176,12 @@ class GrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 retried += 1
         if retried:
             self.message_user(request, f"Retrying {retried} grant(s) now.", level=messages.SUCCESS)
+
+
+@admin.register(ManagedGroup)
+class ManagedGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: a group is brought under PIM from /manage/groups/ (roles.provisioning.groups)."""
+
+    list_display = ("group", "member_role", "owner_role", "owners_group", "brought_by", "brought_at")
+    search_fields = ("group__name", "member_role__name", "owner_role__name")
+    list_select_related = ("group", "member_role", "owner_role", "owners_group", "brought_by")

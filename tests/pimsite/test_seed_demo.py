@@ -140,3 +140,10 @@ def test_bob_has_an_access_review_of_alices_exchange_eligibility_waiting(seeded)
     assert [(item.holder_name, item.role.slug) for item in occurrence.items.all()] == [
         ("alice", "exchange-administrator")
     ]
+
+
+def test_user_administrator_is_provisioned_to_a_demo_group(seeded):
+    from roles.models import Target
+
+    target = Target.objects.get(role__slug="user-administrator")
+    assert (target.kind, target.params) == ("django_group", {"group": "user-admins"})

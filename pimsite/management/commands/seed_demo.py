@@ -12,6 +12,7 @@ from activations.services import request_activation
 from audit.services import record_event
 from roles import services as role_services
 from roles.models import AccessReview, ActiveAssignment, EligibleAssignment, Role, Scope
+from roles.provisioning.services import create_target
 from roles.reviews import services as review_services
 from roles.reviews.choices import EndType, NoResponse, Recurrence, ReviewedTypes, ReviewerType
 from roles.rules import StagePlan
@@ -155,6 +156,11 @@ class Command(BaseCommand):
             )  # fmt: skip
             created_requests += 1
         created_reviews = self._seed_review(admin=admin, bob=users["bob"], now=now)
+        # Provisioning: User Administrator puts its holders in the Django group "user-admins".
+        user_admin = Role.objects.get(slug="user-administrator")
+        if not user_admin.targets.exists():
+            create_target(actor=admin, role=user_admin, name="Group user-admins", kind="django_group",
+                          params={"group": "user-admins"})  # fmt: skip
         return (
             f"Demo data ready: {created_users} account(s), {created_assignments} assignment(s), "
             f"{created_requests} request(s) and {created_reviews} access review(s) created."
