@@ -25,6 +25,7 @@ from roles.models import ActiveAssignment, EligibleAssignment
 from roles.permissions import acts_as_pim_administrator
 from roles.provisioning.choices import GrantState
 from roles.provisioning.selectors import grants_by_assignment
+from roles.rules import describe_duration
 
 
 @require_GET
@@ -370,23 +371,14 @@ class Provisioning:
     lag: str
 
 
-def _took(delta: timedelta) -> str:
-    """A duration in the units of pim.js's countdown: "4 s", "2 min 3 s", "1 h 5 min"."""
-    seconds = max(0, round(delta.total_seconds()))
-    hours, minutes, seconds = seconds // 3600, seconds % 3600 // 60, seconds % 60
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-
-
 def _target_state(grant, *, since: datetime | None) -> TargetState:
     """How a grant reads: its state's label and a few words; `since`, the request's time (its page)."""
     state, error = grant.state, grant.last_error
     retrying = f" (retrying after: {error})" if error else ""
     if state == GrantState.GRANTED:
-        text = f"granted in {_took(grant.granted_at - grant.requested_at)}"
+        text = f"granted in {describe_duration(grant.granted_at - grant.requested_at)}"
         if since is not None:
-            text += f", {_took(grant.granted_at - since)} after the request"
+            text += f", {describe_duration(grant.granted_at - since)} after the request"
         label = "Granted"
     elif state == GrantState.FAILED:  # engine gave up and mailed the PIM administrators
         label, text = (f"Failed: {error}" if error else "Failed"), "an administrator has been told"

@@ -30,6 +30,17 @@ def describe_minutes(minutes: int) -> str:
     return _describe(minutes, "minutes")
 
 
+def describe_duration(delta: timedelta) -> str:
+    """A short wait as pages show it: "under 1 s", "4 s", "2 min 3 s", "1 h 5 min"."""
+    if delta.total_seconds() < 1:
+        return "under 1 s"
+    seconds = round(delta.total_seconds())
+    hours, minutes, seconds = seconds // 3600, seconds % 3600 // 60, seconds % 60
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return (f"{minutes} min {seconds} s" if seconds else f"{minutes} min") if minutes else f"{seconds} s"
+
+
 def _describe(value: int, unit: str) -> str:
     if unit == "minutes":
         hours, minutes = divmod(value, 60)

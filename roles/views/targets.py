@@ -3,8 +3,6 @@ roles.provisioning.services; these views parse, call one service, and say what h
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
-from itertools import pairwise
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -20,6 +18,7 @@ from roles.provisioning import kinds, selectors, services
 from roles.provisioning.choices import GrantState
 from roles.provisioning.forms import TargetForm
 from roles.provisioning.models import Grant, Target
+from roles.rules import describe_duration
 
 REVOKED_SHOWN = 50  # per target, the newest revoked grants; the audit log keeps the history of older ones
 NOT_REGISTERED = "%(kind)s (not registered on this site)"  # a kind whose app was removed
@@ -61,19 +60,6 @@ def _targets_with_grants(role: Role) -> QuerySet[Target]:
     )
 
 
-UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-
-
-def _describe_seconds(delta: timedelta) -> str:
-    """4 s, 2 min 5 s, 3 h, 2 d 4 h: the largest unit and the next one, for "time to grant"."""
-    seconds = max(0, round(delta.total_seconds()))
-    for (name, size), (next_name, next_size) in pairwise(UNITS):
-        if seconds >= size:
-            rest = seconds % size // next_size
-            return f"{seconds // size} {name}" + (f" {rest} {next_name}" if rest else "")
-    return f"{seconds} s"
-
-
 def _cannot_list(target: Target) -> str:
     """Why the drift check cannot compare this target, or ""."""
     try:
@@ -93,7 +79,7 @@ def _panel(target: Target, labels: dict[str, str]) -> TargetPanel:
     rows = [
         GrantRow(
             grant=grant,
-            time_to_grant=_describe_seconds(grant.granted_at - grant.requested_at) if grant.granted_at else "",
+            time_to_grant=describe_duration(grant.granted_at - grant.requested_at) if grant.granted_at else "",
             retryable=_retryable(grant),
         )
         for grant in [*target.live_grants, *revoked]
