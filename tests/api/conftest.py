@@ -33,3 +33,23 @@ def fresh_throttles():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def admin_api(clock, pim_admin) -> APIClient:
+    """pim_admin's token: an active Privileged Role Administrator at '/' (the clock stops first,
+    so the assignment starts before the moment the test runs at)."""
+    return api_client(pim_admin)
+
+
+@pytest.fixture
+def dave_api(clock, dave) -> APIClient:
+    """dave signed in with a token, holding nothing."""
+    return api_client(dave)
+
+
+@pytest.fixture
+def exchange_admin(db):
+    from roles.models import Role
+
+    return Role.objects.get(slug="exchange-administrator")

@@ -47,19 +47,6 @@ def actions() -> list[str]:
 
 
 @pytest.fixture
-def admin_api(clock, pim_admin) -> APIClient:
-    """pim_admin's token: an active Privileged Role Administrator at '/' (the clock stops first,
-    so the assignment starts before the moment the test runs at)."""
-    return api_client(pim_admin)
-
-
-@pytest.fixture
-def dave_api(clock, dave) -> APIClient:
-    """dave signed in with a token, holding nothing."""
-    return api_client(dave)
-
-
-@pytest.fixture
 def exchange_eligibility(clock, alice) -> EligibleAssignment:
     """alice is eligible for Exchange Administrator at '/', permanently."""
     return EligibleAssignmentFactory(principal=alice, role=role("exchange-administrator"))

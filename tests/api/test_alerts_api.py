@@ -37,16 +37,6 @@ def reader_api(clock, alice) -> APIClient:
     return api_client(alice)
 
 
-@pytest.fixture
-def admin_api(clock, pim_admin) -> APIClient:
-    return api_client(pim_admin)
-
-
-@pytest.fixture
-def dave_api(clock, dave) -> APIClient:
-    return api_client(dave)
-
-
 def test_a_reader_lists_open_and_dismissed_alerts_newest_first_but_not_resolved_ones(reader_api, pim_admin):
     older = make_alert(1)
     dismissed = make_alert(2, status=AlertStatus.DISMISSED, dismissed_by=pim_admin, dismiss_reason="Known",

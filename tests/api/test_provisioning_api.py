@@ -60,22 +60,6 @@ def hold(principal, role: Role, capture) -> ActiveAssignment:
 
 
 @pytest.fixture
-def admin_api(clock, pim_admin) -> APIClient:
-    return api_client(pim_admin)
-
-
-@pytest.fixture
-def dave_api(clock, dave) -> APIClient:
-    """dave signed in with a token, holding nothing."""
-    return api_client(dave)
-
-
-@pytest.fixture
-def exchange_admin(db) -> Role:
-    return Role.objects.get(slug="exchange-administrator")
-
-
-@pytest.fixture
 def target(clock, pim_admin, exchange_admin) -> Target:
     """Exchange Administrator provisions membership of the Django group mail-admins."""
     return services.create_target(actor=pim_admin, role=exchange_admin, name="Mail admins group",

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from roles.choices import EndReason
-from roles.models import EligibleAssignment, Role
+from roles.models import EligibleAssignment
 from roles.permissions import NEEDS_ACTIVE_ADMIN_ROLE
 from roles.reviews import rules, schedule, services
 from roles.reviews.api import UNKNOWN_GROUP, UNKNOWN_USER
@@ -64,25 +64,9 @@ def results(client, occurrence) -> dict[str, dict]:
 
 
 @pytest.fixture
-def admin_api(clock, pim_admin) -> APIClient:
-    return api_client(pim_admin)
-
-
-@pytest.fixture
 def bob_api(clock, bob) -> APIClient:
     """bob, who reviews, with a token."""
     return api_client(bob)
-
-
-@pytest.fixture
-def dave_api(clock, dave) -> APIClient:
-    """dave signed in with a token, holding and reviewing nothing."""
-    return api_client(dave)
-
-
-@pytest.fixture
-def exchange_admin(db) -> Role:
-    return Role.objects.get(slug="exchange-administrator")
 
 
 @pytest.fixture
