@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: code run test test-sqlite test-postgres check lint format bench clean install install-test chromium
+HOST ?= 127.0.0.1
+
+.PHONY: serve code run test test-sqlite test-postgres check lint format bench clean install install-test chromium
 
 ## run: install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT) with the task cluster
 run: install
@@ -14,6 +16,17 @@ run: install
 	$(PY) manage.py seed_demo
 	$(PY) manage.py setup_schedules
 	$(PY) manage.py serve --port $(PORT)
+
+## serve: the production stack against DATABASE_URL (PostgreSQL): migrate, collectstatic, schedules,
+## then gunicorn (WEB_CONCURRENCY workers) and the django-q2 cluster (Q_WORKERS). Needs SECRET_KEY and
+## ALLOWED_HOSTS; see the README's "Running it for real".
+serve: install
+	@case "$$DATABASE_URL" in postgres://*|postgresql://*) ;; \
+	  *) echo "make serve needs DATABASE_URL=postgres://user:password@host:5432/pim (PostgreSQL)" >&2; exit 1;; esac
+	PIM_ENV=production $(PY) manage.py migrate --noinput
+	PIM_ENV=production $(PY) manage.py collectstatic --noinput -v0
+	PIM_ENV=production $(PY) manage.py setup_schedules
+	PIM_ENV=production $(PY) manage.py serve --production --host $(HOST) --port $(PORT)
 
 ## test: the whole suite on SQLite, then again on a throw-away PostgreSQL 15 server
 test: install-test chromium

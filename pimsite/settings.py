@@ -132,7 +132,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -154,9 +154,12 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_SSL_REDIRECT = PRODUCTION and env_bool("PIM_SSL_REDIRECT", True)
-SECURE_HSTS_SECONDS = 31536000 if PRODUCTION else 0
-SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
-SECURE_HSTS_PRELOAD = PRODUCTION
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's health check speaks plain HTTP to the process
+# HSTS in production: a year unless PIM_HSTS_SECONDS says otherwise (0 turns it off, e.g. while
+# trying TLS out); subdomains and preload follow PIM_HSTS_SUBDOMAINS and PIM_HSTS_PRELOAD.
+SECURE_HSTS_SECONDS = env_int("PIM_HSTS_SECONDS", 31536000, minimum=0, maximum=2 * 31536000) if PRODUCTION else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION and env_bool("PIM_HSTS_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = PRODUCTION and env_bool("PIM_HSTS_PRELOAD", True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -232,7 +235,8 @@ PIM_MFA_MAX_AGE = env_int("PIM_MFA_MAX_AGE", 10, minimum=1, maximum=24 * 60)
 Q_CLUSTER = {
     "name": "pim",
     "orm": "default",
-    "workers": env_int("PIM_Q_WORKERS", 2, minimum=1, maximum=64),
+    # Q_WORKERS (or PIM_Q_WORKERS): task processes per cluster; run more clusters for more machines.
+    "workers": env_int("Q_WORKERS", env_int("PIM_Q_WORKERS", 2, minimum=1, maximum=64), minimum=1, maximum=64),
     "timeout": 60,
     "retry": 120,  # must exceed timeout or a slow task runs twice
     "poll": 0.5,
@@ -242,6 +246,11 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "ack_failures": True,
 }
+# A busy queue moves to Redis (pip install 'pim[redis]'); the schedules and results stay in the database.
+PIM_REDIS_URL = env_url("PIM_REDIS_URL", schemes=("redis", "rediss"), default_port=6379)
+if PIM_REDIS_URL:
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = PIM_REDIS_URL
 
 # Mail
 # Where links in notifications point.
@@ -288,7 +297,19 @@ if PIM_SIEM_HTTPS_URL.startswith("http:") and (
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # One JSON object per line on stdout in production (PIM_LOG_FORMAT=text for plain lines).
+    "formatters": {"json": {"()": "pimsite.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            **(
+                {"formatter": "json"}
+                if env_choice("PIM_LOG_FORMAT", "json" if PRODUCTION else "text", ("json", "text")) == "json"
+                else {}
+            ),
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("PIM_LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }

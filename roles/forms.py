@@ -223,14 +223,13 @@ class StageForm(forms.Form):
         label="Escalation groups", queryset=Group.objects.order_by("name"), required=False
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, people: "StagePeople", **kwargs):
         super().__init__(*args, **kwargs)
-        named = [user.pk for field in ("approvers", "escalation_approvers") for user in self.initial.get(field, ())]
-        # Active users, and anyone already named, so that saving never drops an approver silently.
-        users = get_user_model().objects.filter(Q(is_active=True) | Q(pk__in=named)).order_by("username")
         for field in ("approvers", "escalation_approvers"):
-            self.fields[field].queryset = users
-            self.fields[field].label_from_instance = lambda user: user.get_username()
+            self.fields[field].queryset = people.users  # what a submitted choice is checked against
+            self.fields[field].choices = people.user_choices  # what is shown: read once per formset
+        for field in ("approver_groups", "escalation_groups"):
+            self.fields[field].choices = people.group_choices
 
     def plan(self) -> rules.StagePlan:
         data = self.cleaned_data
@@ -281,6 +280,17 @@ StageFormSet = forms.formset_factory(
 )
 
 
+class StagePeople:
+    """The users and groups every stage form offers, read once for the whole formset (each form
+    reading them again made the settings page cost four queries per stage): active users and
+    anyone already named, so that saving never drops an approver silently."""
+
+    def __init__(self, named_user_ids):
+        self.users = get_user_model().objects.filter(Q(is_active=True) | Q(pk__in=named_user_ids)).order_by("username")
+        self.user_choices = [(user.pk, user.get_username()) for user in self.users]
+        self.group_choices = [(group.pk, group.name) for group in Group.objects.order_by("name")]
+
+
 def stage_formset(data=None, *, role_settings: RoleSettings) -> BaseStageFormSet:
     initial = [
         {
@@ -295,7 +305,8 @@ def stage_formset(data=None, *, role_settings: RoleSettings) -> BaseStageFormSet
         }
         for plan in stage_plans(role_settings)
     ]  # fmt: skip
-    return StageFormSet(data, initial=initial, prefix="stages")
+    named = {user.pk for stage in initial for field in ("approvers", "escalation_approvers") for user in stage[field]}
+    return StageFormSet(data, initial=initial, prefix="stages", form_kwargs={"people": StagePeople(named)})
 
 
 # Assignments and scopes --------------------------------------------------------------------

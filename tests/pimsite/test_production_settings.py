@@ -85,3 +85,26 @@ def test_production_needs_allowed_hosts(production_env):
 
     assert result.returncode != 0
     assert "ALLOWED_HOSTS" in result.stderr
+
+
+def settings_value(env: dict[str, str], expression: str) -> str:
+    code = f"import django; django.setup(); from django.conf import settings; print({expression})"
+    env = {**env, "DJANGO_SETTINGS_MODULE": "pimsite.settings"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_scale_out_settings_read_from_the_environment(production_env):
+    production_env.update(Q_WORKERS="6", PIM_REDIS_URL="redis://queue.internal:6379/0", PIM_HSTS_SECONDS="600")
+    assert settings_value(production_env, "settings.Q_CLUSTER['workers'], settings.Q_CLUSTER.get('redis'), "
+                          "'orm' in settings.Q_CLUSTER, settings.SECURE_HSTS_SECONDS") == (
+        "6 redis://queue.internal:6379/0 False 600")  # fmt: skip
+
+
+def test_a_redis_url_that_is_not_one_is_refused_with_its_name(production_env):
+    production_env["PIM_REDIS_URL"] = "http://queue.internal"
+    result = deploy_check(production_env)
+    assert result.returncode != 0
+    assert "PIM_REDIS_URL='http://queue.internal' must look like redis://host" in result.stderr

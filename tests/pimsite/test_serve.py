@@ -88,3 +88,42 @@ def test_serve_runs_the_site_and_the_task_cluster_and_ctrl_c_stops_both(scratch_
         log.close()
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGKILL)
+
+
+@pytest.mark.postgres
+def test_the_production_stack_serves_with_gunicorn_on_postgresql(tmp_path):
+    """What `make serve` runs, against the test PostgreSQL server: migrate, collectstatic, then
+    gunicorn with two workers and the task cluster, production settings, JSON logs."""
+    env = {**os.environ, "PIM_ENV": "production", "SECRET_KEY": "x" * 64, "ALLOWED_HOSTS": "127.0.0.1",
+           "PIM_BEHIND_TLS_PROXY": "1", "WEB_CONCURRENCY": "2", "STATIC_ROOT": str(tmp_path / "static")}  # fmt: skip
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    for command in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True)  # noqa: S603
+    assert (tmp_path / "static" / "css").is_dir()
+    port = _free_port()
+    log_path = tmp_path / "serve.log"
+    log = log_path.open("wb")
+    serve = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "serve", "--production", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        health = _wait_for_health(f"http://127.0.0.1:{port}/healthz", serve)
+        assert health == {"status": "ok", "database": "ok", "task_queue": "ok"}
+        # As the TLS proxy in front would send it: over HTTPS, with its header.
+        proxied = urllib.request.Request(f"http://127.0.0.1:{port}/accounts/login/",
+                                         headers={"X-Forwarded-Proto": "https"})  # fmt: skip
+        with urllib.request.urlopen(proxied, timeout=5) as response:  # noqa: S310
+            assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+            assert "Secure" in response.headers["Set-Cookie"]
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=30)
+        output = log_path.read_text()
+        assert "(gunicorn) with its task cluster" in output
+        assert "Booting worker" in output
+        json_lines = [line for line in output.splitlines() if line.startswith("{")]
+        assert json_lines and all(json.loads(line)["level"] for line in json_lines)  # the app's logs are JSON
+    finally:
+        log.close()
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
