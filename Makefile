@@ -50,6 +50,11 @@ check: install-test
 	PIM_ENV=production SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
 	  ALLOWED_HOSTS=pim.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
+## bench: speed figures as ratios to baselines measured in the same run, on a throw-away PostgreSQL
+## (bench/results/); QUICK=1 for the small data set (under 3 minutes); exits 1 when a goal is missed
+bench: install-test
+	$(PY) -m bench $(if $(filter-out 0,$(QUICK)),--quick)
+
 format: install-test
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .

@@ -1,0 +1,74 @@
+"""1. The access decision, GET /api/v1/check/, against a bare Django view."""
+
+import json
+from collections import Counter
+
+from django.test import Client
+
+from bench import load
+from bench.measure.common import Plan, Profiles, Server, alternate, breakdown, client_call, fail_on, paired
+from bench.report import Figure
+from bench.seed import Seeded
+
+
+def access_decision(server: Server, seeded: Seeded, plan: Plan, profiles: Profiles) -> list[Figure]:
+    """Throughput and p50/p95 of GET /api/v1/check/ with a 'check' token, half the answers allowed and half
+    refused, against the bare view under /api/ with the same query and header."""
+    auth = {"Authorization": f"Bearer {seeded.check_token}"}
+    queries = seeded.check_queries
+
+    def request(path):
+        def make(i: int) -> bytes:
+            user, role, scope = queries[i % len(queries)]
+            return load.request_bytes(
+                "GET", path, host=server.host_header, headers=auth, query={"user": user, "role": role, "scope": scope}
+            )
+
+        return make
+
+    def decided(response: load.Response) -> str | None:
+        return None if b'"allowed"' in response.body else f"no decision in {response.body[:200]!r}"
+
+    answers = Counter(
+        json.loads(load.send(server.address, request("/api/v1/check/")(i)).body)["allowed"] for i in range(20)
+    )
+    if not answers[True] or not answers[False]:
+        raise RuntimeError(f"the access decisions should be mixed, got {dict(answers)}")
+    base, figure = alternate(
+        server,
+        request("/api/bench/bare/"),
+        request("/api/v1/check/"),
+        rounds=plan.rounds,
+        count=plan.check_requests,
+        concurrency=plan.concurrency,
+        what="access decision",
+        check=None,
+    )
+    # Check the answers of one round outside the timing: every response a decision.
+    fail_on(load.burst(server.address, request("/api/v1/check/"), 50, concurrency=2, check=decided), "check")
+    common = {"number": 1, "baseline_name": "bare Django view", "limit": 1.5}
+    note = (
+        f"{plan.concurrency} client connections, {plan.check_requests} requests per round, {plan.rounds} rounds; "
+        "half the decisions allowed, half refused; PIM_API_RATE raised so the one token is not throttled"
+    )
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {seeded.check_token}")
+
+    def params(i: int) -> dict:
+        user, role, scope = queries[i % len(queries)]
+        return {"user": user, "role": role, "scope": scope}
+
+    where = breakdown("1. GET /api/v1/check/", client_call(client, "get", "/api/v1/check/", data=params), 100,
+                      profiles, bare=client_call(client, "get", "/api/bench/bare/", data=params))  # fmt: skip
+    return [
+        paired(
+            base,
+            figure,
+            name="Access decision throughput",
+            unit="req/s",
+            kind="throughput",
+            notes=[note, where],
+            **common,
+        ),
+        paired(base, figure, name="Access decision p50 latency", unit="ms", kind="p50", scale=1000, **common),
+        paired(base, figure, name="Access decision p95 latency", unit="ms", kind="p95", scale=1000, **common),
+    ]
