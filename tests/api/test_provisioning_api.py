@@ -18,7 +18,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from roles import services as role_services
 from roles.models import ActiveAssignment, Grant, Role, Target
 from roles.permissions import NEEDS_ACTIVE_ADMIN_ROLE
 from roles.provisioning import engine, services, tasks
@@ -27,7 +26,8 @@ from roles.provisioning.choices import GrantState
 from roles.provisioning.django_group import GROUP_REQUIRED
 from roles.provisioning.services import NAME_REQUIRED, NOT_RETRYABLE, TARGET_IN_USE
 from tests.api.conftest import START, api_client
-from tests.factories import UserFactory, root_scope
+from tests.factories import UserFactory
+from tests.provisioning.conftest import give_active
 
 API = "/api/v1/"
 TARGETS = f"{API}roles/exchange-administrator/targets/"
@@ -51,12 +51,8 @@ def members(name: str = "mail-admins") -> list[str]:
 
 
 def hold(principal, role: Role, capture) -> ActiveAssignment:
-    """An administrator gives `principal` (a user or a group) `role` at '/' for a day; the hooks
-    reconcile its targets after commit, as in production."""
-    with capture(execute=True):
-        return role_services.assign_active(actor=None, principal=principal, role=role, scope=root_scope(),
-                                           start_at=timezone.now(), end_at=timezone.now() + timedelta(days=1),
-                                           justification="INC-7")  # fmt: skip
+    """An administrator gives `principal` (a user or a group) `role` at '/' for a day."""
+    return give_active(principal, role, capture=capture)
 
 
 @pytest.fixture

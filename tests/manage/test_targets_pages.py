@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
 from audit.models import AuditEvent
@@ -26,8 +25,8 @@ from roles.provisioning.models import Grant, Target
 from roles.provisioning.webhook import WebhookKind
 from roles.views import targets as target_views
 from tests.conftest import make_user, verify_session
-from tests.factories import root_scope
 from tests.manage.conftest import START
+from tests.provisioning.conftest import give_active
 
 pytestmark = pytest.mark.django_db
 
@@ -49,10 +48,7 @@ def mail_target(clock, pim_admin, exchange_admin) -> Target:
 
 def activate(user, role, capture, *, hours: int = 1):
     """An active assignment from now, with its commit hooks run (the grant rows are made)."""
-    with capture(execute=True):
-        return role_services.assign_active(actor=None, principal=user, role=role, scope=root_scope(),
-                                           start_at=timezone.now(), end_at=timezone.now() + timedelta(hours=hours),
-                                           justification="INC-4711")  # fmt: skip
+    return give_active(user, role, capture=capture, hours=hours)
 
 
 def fail_grant(grant: Grant, monkeypatch, *, error: str = "directory service unavailable") -> None:

@@ -16,23 +16,14 @@ from roles.models import Grant
 from roles.provisioning import services, tasks
 from roles.provisioning.choices import GrantState
 from tests.factories import root_scope
-from tests.provisioning.conftest import members
+from tests.provisioning.conftest import give_active, members
 
 pytestmark = pytest.mark.django_db
 
 
 def activate(user, role, *, hours=1, capture):
-    """What an approved activation does (roles.services.grant_activation), with its commit hooks run."""
-    with capture(execute=True):
-        return role_services.assign_active(
-            actor=None,
-            principal=user,
-            role=role,
-            scope=root_scope(),
-            start_at=timezone.now(),
-            end_at=timezone.now() + timedelta(hours=hours),
-            justification="INC-1",
-        )
+    """What an approved activation gives (roles.services.grant_activation), with its commit hooks run."""
+    return give_active(user, role, capture=capture, hours=hours)
 
 
 def test_an_active_assignment_is_granted_and_audited(

@@ -10,19 +10,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.admin.models import DELETION, LogEntry
 from django.urls import reverse
-from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains
 
 from audit.models import AuditEvent
-from roles import services as role_services
 from roles.models import Role
 from roles.provisioning import engine, kinds, services, tasks
 from roles.provisioning.choices import GrantState
 from roles.provisioning.django_group import GROUP_REQUIRED, DjangoGroupKind
 from roles.provisioning.models import Grant, Target
 from tests.conftest import verify_session
-from tests.factories import root_scope
-from tests.provisioning.conftest import members
+from tests.provisioning.conftest import give_active, members
 
 pytestmark = pytest.mark.django_db
 
@@ -45,10 +42,7 @@ def admin_client(client, pim_admin):
 
 
 def activate(user, role, capture):
-    with capture(execute=True):
-        return role_services.assign_active(actor=None, principal=user, role=role, scope=root_scope(),
-                                           start_at=timezone.now(), end_at=timezone.now() + timedelta(hours=1),
-                                           justification="INC-4711")  # fmt: skip
+    return give_active(user, role, capture=capture, hours=1)
 
 
 def fail_grant(grant: Grant, monkeypatch) -> None:

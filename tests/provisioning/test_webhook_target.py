@@ -13,11 +13,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from audit.models import Alert, AuditEvent, OutboxMessage
-from roles import services as role_services
 from roles.models import Grant
 from roles.provisioning import engine, services, tasks
 from roles.provisioning.choices import GrantState
-from tests.factories import root_scope
+from tests.provisioning.conftest import give_active
 
 pytestmark = pytest.mark.django_db
 SECRET = "receiver-shared-secret"
@@ -91,16 +90,7 @@ def hook_target(receiver, pim_admin, exchange_admin):
 
 
 def activate(user, role, capture, *, hours=1):
-    with capture(execute=True):
-        return role_services.assign_active(
-            actor=None,
-            principal=user,
-            role=role,
-            scope=root_scope(),
-            start_at=timezone.now(),
-            end_at=timezone.now() + timedelta(hours=hours),
-            justification="INC-7",
-        )
+    return give_active(user, role, capture=capture, hours=hours)
 
 
 def test_grant_is_a_signed_post_with_what_the_receiver_needs(
