@@ -56,18 +56,26 @@ def verify_chain(*, chunk_size: int = 2000) -> ChainReport:
     expected_sequence = base + 1
     prev_hash = checkpoint.hash if checkpoint is not None else chain.GENESIS_HASH
     count = 0
-    events = AuditEvent.objects.filter(sequence__gt=base).order_by("sequence").iterator(chunk_size=chunk_size)
+    # Rows as dicts of the hashed columns (the same converted values a model instance would hold),
+    # not model instances: building one per event was a quarter of the time over a million events.
+    events = (
+        AuditEvent.objects.filter(sequence__gt=base)
+        .order_by("sequence")
+        .values(*chain.HASHED_FIELDS, "hash")
+        .iterator(chunk_size=chunk_size)
+    )
     for event in events:
-        if event.sequence != expected_sequence:
+        sequence = event["sequence"]
+        if sequence != expected_sequence:
             return ChainReport(count, expected_sequence, f"event {expected_sequence} is missing")
-        if event.prev_hash != prev_hash:
+        if event["prev_hash"] != prev_hash:
             reason = "it does not link to the event before it"
-            if event.sequence == base + 1 and checkpoint is not None:
+            if sequence == base + 1 and checkpoint is not None:
                 reason = f"it does not link to the checkpoint at sequence {base}"
-            return ChainReport(count, event.sequence, reason)
-        if chain.event_hash(chain.values_of(event)) != event.hash:
-            return ChainReport(count, event.sequence, "its content does not match its hash")
-        prev_hash = event.hash
+            return ChainReport(count, sequence, reason)
+        if chain.event_hash(event) != event["hash"]:
+            return ChainReport(count, sequence, "its content does not match its hash")
+        prev_hash = event["hash"]
         expected_sequence += 1
         count += 1
     last = expected_sequence - 1  # the newest sequence verified (or the checkpoint's)
