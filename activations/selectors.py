@@ -2,7 +2,8 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -12,9 +13,25 @@ from activations.rules import RENEW_UNTIL_DAYS
 from audit.models import AuditEvent
 from roles.choices import ActiveSource, EndReason
 from roles.models import ActiveAssignment, ApprovalStage, EligibleAssignment
+from roles.provisioning.models import Grant
 from roles.selectors import is_approver, is_pim_administrator
 
 RECENT_REQUESTS = 20
+
+# What My roles shows of an eligible row's role settings: what activating asks for
+# (templates/activations/_requirements.html) and for how long at most.
+REQUIREMENT_SETTINGS = (
+    "require_mfa_on_activation",
+    "require_justification_on_activation",
+    "require_ticket_on_activation",
+    "require_approval",
+)
+SHOWN_SETTINGS = ("activation_max_minutes", *REQUIREMENT_SETTINGS)
+
+# get_FOO_display() for rows read as values.
+SOURCE_LABELS = dict(ActiveSource.choices)
+KIND_LABELS = dict(RequestKind.choices)
+STATUS_LABELS = dict(RequestStatus.choices)
 
 
 def eligible_roles_for(*, user, at: datetime) -> QuerySet[EligibleAssignment]:
@@ -43,16 +60,55 @@ def active_roles_for(*, user, at: datetime) -> QuerySet[ActiveAssignment]:
     )
 
 
-def requests_of(*, user) -> QuerySet[ActivationRequest]:
+def eligible_rows_for(*, user, at: datetime) -> list[dict]:
+    """eligible_roles_for as My roles lists it: a dict per eligibility of only the columns the
+    page shows, its role's settings (SHOWN_SETTINGS) flattened in, rather than six joined model
+    instances per row (full user rows among them). One query."""
+    username = F(f"created_by__{get_user_model().USERNAME_FIELD}")
+    return list(
+        eligible_roles_for(user=user, at=at).values(
+            "pk", "principal_id", "group_id", "end_at", "justification", "is_held", "is_pending",
+            role_name=F("role__name"), scope_path=F("scope__path"), group_name=F("group__name"),
+            granted_by=username, **{name: F(f"role__settings__{name}") for name in SHOWN_SETTINGS},
+        )
+    )  # fmt: skip
+
+
+def active_rows_for(*, user, at: datetime) -> list[dict]:
+    """active_roles_for as My roles lists it: a dict per assignment of only what the page shows,
+    with `source_label`, and `has_grants`: whether `user` has grants of it on targets, so the page
+    asks for grants only when there are some. One query."""
+    grants = Grant.objects.filter(assignment=OuterRef("pk"), user=user)
+    rows = list(
+        active_roles_for(user=user, at=at).annotate(has_grants=Exists(grants)).values(
+            "pk", "principal_id", "start_at", "end_at", "source", "group_id", "via_group_id", "has_grants",
+            role_name=F("role__name"), scope_path=F("scope__path"), group_name=F("group__name"),
+            via_group_name=F("via_group__name"),
+        )
+    )  # fmt: skip
+    for row in rows:
+        row["source_label"] = SOURCE_LABELS.get(row["source"], row["source"])
+    return rows
+
+
+def requests_of(*, user) -> list[dict]:
     """Every pending request of the user and their RECENT_REQUESTS most recent decided ones,
-    newest first. One query: a pending request never drops off behind newer decided ones."""
+    newest first, as dicts of what My roles shows and reads (with `kind_label` and
+    `status_label`). One query: a pending request never drops off behind newer decided ones."""
     own = ActivationRequest.objects.filter(requester=user)
     recent = own.exclude(status=RequestStatus.PENDING_APPROVAL).order_by("-created_at").values("pk")[:RECENT_REQUESTS]
-    return (
+    rows = list(
         own.filter(Q(status=RequestStatus.PENDING_APPROVAL) | Q(pk__in=recent))
-        .select_related("role", "scope")
         .order_by("-created_at")
-    )
+        .values(
+            "pk", "kind", "status", "created_at", "duration_minutes", "eligibility_id", "target_active_id",
+            role_name=F("role__name"), scope_path=F("scope__path"),
+        )
+    )  # fmt: skip
+    for row in rows:
+        row["kind_label"] = KIND_LABELS.get(row["kind"], row["kind"])
+        row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
+    return rows
 
 
 def _may_decide(user, at: datetime) -> Q:
@@ -165,25 +221,30 @@ def assignment_changes_for(*, user, at: datetime | None = None) -> QuerySet[Acti
     )
 
 
-def expired_recently(*, user, at: datetime) -> list[EligibleAssignment | ActiveAssignment]:
+def expired_recently(*, user, at: datetime) -> list[dict]:
     """The user's own eligible and administrator-made active assignments that expired (not
     removed) within the renewal window before `at`, and are not held again: what they may ask
-    to renew. Newest end first. Two queries."""
+    to renew. Newest end first; on the same end, eligible before active, then by role name and
+    scope path. As dicts (`kind`, `pk`, `role_name`, `scope_path`, `end_at`). One query, a UNION
+    of the two tables."""
     since = at - timedelta(days=RENEW_UNTIL_DAYS)
-    found: list = []
+    parts = []
     for model, extra in ((EligibleAssignment, {}), (ActiveAssignment, {"source": ActiveSource.ADMIN})):
         held_again = model.objects.not_ended(at).filter(
             principal=OuterRef("principal"), role=OuterRef("role"), scope=OuterRef("scope")
         )
         # Expired: closed as expired, or past its end and not yet swept.
         expired = Q(end_reason=EndReason.EXPIRED) | Q(ended_at__isnull=True)
-        found += (
+        parts.append(
             model.objects.filter(principal=user, end_at__gt=since, end_at__lte=at, **extra)
             .filter(expired)
             .exclude(Exists(held_again))
-            .select_related("role", "scope")
+            .order_by()
+            .values("pk", "end_at", kind=Value(model.kind), role_name=F("role__name"), scope_path=F("scope__path"))
         )
-    return sorted(found, key=lambda assignment: assignment.end_at, reverse=True)
+    found = list(parts[0].union(parts[1], all=True))
+    found.sort(key=lambda row: (row["kind"] != EligibleAssignment.kind, row["role_name"], row["scope_path"]))
+    return sorted(found, key=lambda row: row["end_at"], reverse=True)  # stable: the order above within an end
 
 
 def _changed_assignment_events(request: ActivationRequest) -> Q:

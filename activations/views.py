@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -32,14 +33,26 @@ from roles.rules import describe_duration
 def my_roles(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     context = {
-        "eligible": selectors.eligible_roles_for(user=request.user, at=now),
-        "active": selectors.active_roles_for(user=request.user, at=now),
+        "eligible": selectors.eligible_rows_for(user=request.user, at=now),
+        "active": selectors.active_rows_for(user=request.user, at=now),
         "requests": selectors.requests_of(user=request.user),
         "now": now,
     }
+    _show_requirements(context["eligible"])
     context.update(_extend_and_renew_context(request.user, now=now, shown=context))  # Extend and renew (below)
     _show_provisioning(context["active"], user=request.user)  # Provisioning: state (below)
     return render(request, "activations/my_roles.html", context)
+
+
+def _show_requirements(eligible: list[dict]) -> None:
+    """Give each eligible row `requires`, the list of what its role asks on activation, rendered
+    once per combination of settings rather than once per row (most roles share a few)."""
+    rendered = {}
+    for row in eligible:
+        key = tuple(row[name] for name in selectors.REQUIREMENT_SETTINGS)
+        if key not in rendered:
+            rendered[key] = render_to_string("activations/_requirements.html", {"settings": row})
+        row["requires"] = rendered[key]
 
 
 def _own_eligibilities(request: HttpRequest, ids: list[str]) -> list[EligibleAssignment]:
@@ -206,12 +219,13 @@ def _extend_and_renew_context(user, *, now, shown: dict) -> dict:
     pending = {RequestKind.EXTEND: {"active": set(), "eligible": set()},
                RequestKind.RENEW: {"active": set(), "eligible": set()}}  # fmt: skip
     for asked in shown["requests"]:
-        if asked.status == RequestStatus.PENDING_APPROVAL and asked.kind in pending:
-            if asked.target_active_id:
-                pending[asked.kind]["active"].add(asked.target_active_id)
+        if asked["status"] == RequestStatus.PENDING_APPROVAL and asked["kind"] in pending:
+            if asked["target_active_id"]:
+                pending[asked["kind"]]["active"].add(asked["target_active_id"])
             else:
-                pending[asked.kind]["eligible"].add(asked.eligibility_id)
+                pending[asked["kind"]]["eligible"].add(asked["eligibility_id"])
     extend_from = now + timedelta(days=rules.EXTEND_FROM_DAYS)
+    me = user.pk  # once: request.user is a lazy object (two deep, with django-otp's)
     return {
         "pending_extensions": pending[RequestKind.EXTEND],
         "pending_renewals": pending[RequestKind.RENEW],
@@ -220,7 +234,7 @@ def _extend_and_renew_context(user, *, now, shown: dict) -> dict:
         "ending_soon": [
             eligibility
             for eligibility in shown["eligible"]
-            if eligibility.principal_id == user.pk and eligibility.end_at and eligibility.end_at <= extend_from
+            if eligibility["principal_id"] == me and eligibility["end_at"] and eligibility["end_at"] <= extend_from
         ],
         "expired": selectors.expired_recently(user=user, at=now),
     }
@@ -404,14 +418,13 @@ def _provisioning_of(assignment_ids, *, user, since: datetime | None = None) -> 
     return boards
 
 
-def _show_provisioning(active, *, user) -> None:
-    """Give each of My roles' active assignments its `provisioning` (None: no targets). Reads
-    the rows the page shows (the template reads them again from the queryset's cache), and
-    skips the query when there are none."""
-    assignments = list(active)
-    boards = _provisioning_of([a.pk for a in assignments], user=user) if assignments else {}
-    for assignment in assignments:
-        assignment.provisioning = boards.get(assignment.pk)
+def _show_provisioning(active: list[dict], *, user) -> None:
+    """Give each of My roles' active rows its `provisioning` (None: no targets), asking only
+    about those with grants (selectors.active_rows_for's has_grants), and not at all when none has."""
+    granted = [assignment["pk"] for assignment in active if assignment["has_grants"]]
+    boards = _provisioning_of(granted, user=user) if granted else {}
+    for assignment in active:
+        assignment["provisioning"] = boards.get(assignment["pk"])
 
 
 def _ids(values: list[str]) -> list[int]:

@@ -194,12 +194,33 @@ class AssignmentQuerySet(models.QuerySet):
     def held_by(self, user):
         """Assignments that are `user`'s: made to them, or to a group they are a member of now.
         One activated through a group counts only while they are still in that group, so
-        leaving the group ends it at once, whatever tasks have run."""
-        groups = Group.objects.filter(user=user).values("pk")
+        leaving the group ends it at once, whatever tasks have run. No extra query: the user's
+        groups are a subquery (_InGroupsOf)."""
         own = Q(principal=user)
         if any(field.name == "via_group" for field in self.model._meta.fields):
-            own &= Q(via_group__isnull=True) | Q(via_group__in=groups)
-        return self.filter(own | Q(group__in=groups))
+            own &= Q(via_group__isnull=True) | Q(_InGroupsOf("via_group", user))
+        return self.filter(own | Q(_InGroupsOf("group", user)))
+
+
+class _InGroupsOf(models.Func):
+    """A condition: the group foreign key `field` names one of `user`'s groups now. SQL's
+    `field IN (subquery)`, but on PostgreSQL `field = ANY(ARRAY(subquery))`: the planner runs
+    that subquery once, up front, and looks its ids up in the field's index, also inside the OR
+    of held_by. With IN there it can't, and filters every row of the table (tens of ms at 20,000
+    assignments, where the index finds the user's few in well under one)."""
+
+    output_field = models.BooleanField()
+
+    def __init__(self, field: str, user):
+        memberships = Group.user_set.through.objects.filter(user=user).values("group_id")
+        super().__init__(models.F(field), models.Subquery(memberships))
+
+    def as_sql(self, compiler, connection, template="%(field)s IN %(groups)s"):
+        field, groups = (compiler.compile(expression) for expression in self.get_source_expressions())
+        return template % {"field": field[0], "groups": groups[0]}, (*field[1], *groups[1])
+
+    def as_postgresql(self, compiler, connection):
+        return self.as_sql(compiler, connection, template="%(field)s = ANY(ARRAY%(groups)s)")
 
 
 class Assignment(models.Model):

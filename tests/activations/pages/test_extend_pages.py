@@ -103,6 +103,26 @@ def test_eligibilities_ending_soon_and_assignments_expired_recently_are_listed_w
     ]
 
 
+def test_expired_assignments_are_listed_newest_end_first_and_eligible_before_active_on_the_same_end(
+    alice_client, alice
+):
+    # Read from both tables in one UNION (activations.selectors.expired_recently), ordered here.
+    two_days_ago = -timedelta(days=2)
+    assigned_active(alice, "security-reader", ends_in=two_days_ago)
+    for slug in ("user-administrator", "exchange-administrator"):
+        eligible(alice, slug, start_at=START - timedelta(days=60), end_at=START + two_days_ago)
+    assigned_active(alice, "billing-administrator", ends_in=-timedelta(days=1))
+
+    response = alice_client.get(MY_ROLES)
+
+    assert [row[:4] for row in rows(section(response, "expired-heading"))] == [
+        ["Billing Administrator", "/", "Active", "2026-11-21 09:00 UTC"],
+        ["Exchange Administrator", "/", "Eligible", "2026-11-20 09:00 UTC"],
+        ["User Administrator", "/", "Eligible", "2026-11-20 09:00 UTC"],
+        ["Security Reader", "/", "Active", "2026-11-20 09:00 UTC"],
+    ]
+
+
 def test_what_waits_for_a_decision_says_so_instead_of_offering_the_action_again(alice_client, alice, clock):
     soon = assigned_active(alice, "security-reader", ends_in=timedelta(days=5))
     expired = assigned_active(alice, "billing-administrator", ends_in=-timedelta(days=5))
