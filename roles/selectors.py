@@ -1,15 +1,17 @@
 """Reads shared by pages, the admin and commands."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, JSONObject
+from django.utils.dateparse import parse_datetime
 
 from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
 from roles.models import ActiveAssignment, ApprovalStage, Assignment, EligibleAssignment, Role, Scope
-from roles.rules import SCOPE_PATH_PATTERN, StagePlan
+from roles.reusable import ReusableQuery
+from roles.rules import SCOPE_PATH_PATTERN, StagePlan, ancestor_paths
 
 
 def holds_role(*, user, role_slugs: tuple[str, ...], at: datetime, scope_path: str = ROOT_SCOPE_PATH) -> bool:
@@ -76,35 +78,66 @@ class AccessDecision:
     via: str | None = None  # how it is held: "activation", "admin", or "group" (an assignment to a group)
 
 
+@ReusableQuery
+def _decision_facts(username: str, role_slug: str, scope_paths: list[str], at: datetime) -> QuerySet:
+    """The account named `username` (no row: none), whether it is active, whether the role
+    exists, and its longest-lasting assignment of the role at one of `scope_paths` in effect at
+    `at` (None: none). One statement, because on a busy server a round trip to PostgreSQL
+    costs more than planning a subquery; JSON carries the assignment's columns out of its one."""
+    account = get_user_model().objects.filter(username=username)
+    # held_by() only compares the user with columns, so a subquery for the pk can stand in for
+    # one, and a disabled account holds nothing.
+    holder = account.filter(is_active=True).values("pk")[:1]
+    held = (
+        ActiveAssignment.objects.in_effect(at)
+        .filter(scope__path__in=scope_paths, role__slug=role_slug)  # at_scope_covering(), paths given
+        .held_by(holder)
+        # Permanent first, then the latest end (the answer says how long access lasts for sure);
+        # between equals, the one nearest the root.
+        .order_by(F("end_at").desc(nulls_first=True), "scope__path", "pk")
+        .values(row=JSONObject(pk="pk", end_at="end_at", source="source", group_id="group_id"))[:1]
+    )
+    role = Exists(Role.objects.filter(slug=role_slug))
+    return account.annotate(role_exists=role, held=Subquery(held)).values_list("is_active", "role_exists", "held")
+
+
 def access_decision(
     *, username: str, role_slug: str, scope_path: str = ROOT_SCOPE_PATH, at: datetime
 ) -> AccessDecision:
     """Whether `username` holds `role_slug` at `scope_path` at `at`, and until when. This is
     the one answer to "may this person act with this role here now": pages, commands and the
-    API ask it. Computed from time: an assignment is gone at its end_at to the second."""
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
+    API ask it. Computed from time: an assignment is gone at its end_at to the second. One
+    query, whose SQL is written once."""
+    valid_path = SCOPE_PATH_PATTERN.match(scope_path) is not None
+    # Not a path: the query still says whether the account and the role exist, and '/' keeps
+    # its list of paths at one of the lengths already written.
+    covering = _covering_paths(scope_path if valid_path else ROOT_SCOPE_PATH)
+    found = _decision_facts.rows(username=username, role_slug=role_slug, scope_paths=covering, at=at)
+    if not found:
         return AccessDecision(False, reason=f"no account named {username}")
-    if not user.is_active:
+    [(is_active, role_exists, held)] = found
+    if not is_active:
         return AccessDecision(False, reason=f"the account {username} is disabled")
-    if not Role.objects.filter(slug=role_slug).exists():
+    if not role_exists:
         return AccessDecision(False, reason=f"no role with the slug {role_slug}")
-    if not SCOPE_PATH_PATTERN.match(scope_path):
+    if not valid_path:
         return AccessDecision(False, reason=f"{scope_path} is not a scope path")
-    held = list(
-        ActiveAssignment.objects.in_effect(at)
-        .at_scope_covering(scope_path)
-        .held_by(user)
-        .filter(role__slug=role_slug)
-        .values_list("pk", "end_at", "source", "group_id")
-    )
-    if not held:
+    if held is None:
         return AccessDecision(
             False, reason=f"{username} holds no active {role_slug} assignment at {scope_path} or above"
         )
-    # Permanent first, then the latest end: the answer says how long access lasts for sure.
-    pk, end, source, group_id = max(held, key=lambda row: (row[1] is None, row[1] or at))
-    return AccessDecision(True, end, assignment_id=pk, via="group" if group_id else source)
+    until = parse_datetime(held["end_at"]) if held["end_at"] else None
+    if until is not None and until.tzinfo is None:  # SQLite's JSON has the stored text: UTC, no zone
+        until = until.replace(tzinfo=UTC)
+    return AccessDecision(True, until, assignment_id=held["pk"], via="group" if held["group_id"] else held["source"])
+
+
+def _covering_paths(path: str) -> list[str]:
+    """ancestor_paths(path), its last repeated to a length of 1, 2, 4, 8...: the SQL is written
+    once per length of the list, so for a few lengths rather than one per depth asked."""
+    paths = ancestor_paths(path)
+    length = 1 << (len(paths) - 1).bit_length()
+    return paths + paths[-1:] * (length - len(paths))
 
 
 def stage_plans(role_settings) -> list[StagePlan]:
