@@ -4,24 +4,30 @@ Each is safe to run twice, late, or after a crash half-way (the services compare
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from activations import services
-from activations.notifications import notify, site_url
 from activations.scheduling import KINDS
+from audit import outbox
 from roles.choices import ActiveSource
 from roles.models import ActiveAssignment
+from roles.notifications import notice, site_url
 from roles.selectors import members_of
-from roles.services import record_expiry
+from roles.services import record_expiries
+
+# Assignments ended per transaction: one lock of the audit chain's head, a few statements. The
+# head stays locked while the batch is written (a few hundred milliseconds at most).
+EXPIRY_BATCH = 2000
+NOTICE_BATCH = 500  # holders told per transaction
+TELL_TASK = "activations.tasks.tell_holders_of_expiry"
 
 
 def expire_assignment(kind: str, assignment_id: int) -> str:
-    """One-off schedule at end_at."""
-    model = KINDS[kind]
-    with transaction.atomic():  # the mail is queued with the expiry or not at all: a rerun sends it
-        if not record_expiry(model=model, assignment_id=assignment_id, now=timezone.now()):
-            return "nothing to do"
-        _tell_holder_of_expiry(model, assignment_id)
-    return "expired"
+    """One-off schedule at end_at: ends this assignment and every other of its kind due by now, so
+    that a thousand ending together are a few transactions and the rest of their tasks find
+    nothing to do. "expired" when this one was ended by this run."""
+    ended = _expire_due(KINDS[kind], now=timezone.now())
+    return "expired" if assignment_id in ended else "nothing to do"
 
 
 def start_activation(request_id: int) -> str:
@@ -32,15 +38,9 @@ def start_activation(request_id: int) -> str:
 def sweep() -> str:
     """Every minute: finish whatever the one-offs missed."""
     now = timezone.now()
-    expired = 0
-    for model in KINDS.values():
-        lapsed = model.objects.open().filter(end_at__lte=now).values_list("pk", flat=True)
-        for assignment_id in list(lapsed):
-            with transaction.atomic():  # as in expire_assignment
-                if not record_expiry(model=model, assignment_id=assignment_id, now=now):
-                    continue
-                _tell_holder_of_expiry(model, assignment_id)
-            expired += 1
+    expired = sum(len(_expire_due(model, now=now)) for model in KINDS.values())
+    if not expired and ActiveAssignment.objects.filter(expiry_notice_due=True).exists():
+        _queue_telling()  # a telling task was lost (a crash, a broker down): again
     due = services.due_to_start(now=now)
     started = sum(services.start_scheduled(request_id=pk, now=now) for pk in list(due.values_list("pk", flat=True)))
     timed_out = services.time_out_requests(now=now)
@@ -49,20 +49,63 @@ def sweep() -> str:
     return f"expired {expired}, started {started}, timed out {timed_out}, escalated {escalated}, failed {failed}"
 
 
-def _tell_holder_of_expiry(model, assignment_id: int) -> None:
-    if model is not ActiveAssignment:
-        return
-    assignment = ActiveAssignment.objects.select_related("principal", "group", "role", "scope").get(pk=assignment_id)
-    activated = assignment.source == ActiveSource.ACTIVATION
-    notify(
-        role=assignment.role,
-        event="activated" if activated else "active_assigned",
-        audience="assignee",
-        link=site_url(reverse("activations:my-roles")),
-        recipients=members_of(assignment),
-        subject=f"[PIM] {assignment.role.name} has expired",
-        body=(
-            f"Your {assignment.role.name} assignment at {assignment.scope.path} ended at "
-            f"{assignment.end_at:%Y-%m-%d %H:%M} UTC.\n"
-        ),
-    )
+def tell_holders_of_expiry() -> str:
+    """Queued after an expiry ended active assignments, and by every sweep while any is owed:
+    each holder's "has expired" mail, written with the owed mark cleared, so each is told once
+    whatever crashed in between."""
+    told = 0
+    while True:
+        with transaction.atomic():
+            owed = list(
+                ActiveAssignment.objects.filter(expiry_notice_due=True)
+                .select_for_update(skip_locked=True, of=("self",))
+                .select_related("principal", "group", "role__settings", "scope")
+                .order_by("ended_at", "pk")[:NOTICE_BATCH]
+            )  # fmt: skip
+            _tell_holders_of_expiry(owed)
+            ActiveAssignment.objects.filter(pk__in=[assignment.pk for assignment in owed]).update(
+                expiry_notice_due=False
+            )
+        told += len(owed)
+        if len(owed) < NOTICE_BATCH:
+            return f"told {told}"
+
+
+def _expire_due(model, *, now) -> set[int]:
+    """Every assignment of `model` past its end, in batches; the ids of those this run ended.
+    The holders' mail follows in its own task (tell_holders_of_expiry), off the sweep's path."""
+    ended: set[int] = set()
+    while True:
+        batch = record_expiries(model=model, now=now, limit=EXPIRY_BATCH)
+        ended.update(assignment.pk for assignment in batch)
+        if len(batch) < EXPIRY_BATCH:
+            break
+    if ended and model is ActiveAssignment:
+        _queue_telling()
+    return ended
+
+
+def _queue_telling() -> None:
+    transaction.on_commit(lambda: async_task(TELL_TASK), robust=True)
+
+
+def _tell_holders_of_expiry(ended: list) -> None:
+    """One message per holder of each ended active assignment, written in one go."""
+    link = site_url(reverse("activations:my-roles"))
+    notices = [
+        notice(
+            role=assignment.role,
+            event="activated" if assignment.source == ActiveSource.ACTIVATION else "active_assigned",
+            audience="assignee",
+            link=link,
+            recipients=members_of(assignment),
+            subject=f"[PIM] {assignment.role.name} has expired",
+            body=(
+                f"Your {assignment.role.name} assignment at {assignment.scope.path} ended at "
+                f"{assignment.end_at:%Y-%m-%d %H:%M} UTC.\n"
+            ),
+        )
+        for assignment in ended
+        if isinstance(assignment, ActiveAssignment)
+    ]
+    outbox.queue_many([wanted for wanted in notices if wanted is not None])

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
 
 from audit.choices import Channel, DeliveryStatus
@@ -39,7 +39,28 @@ class AuditEventQuerySet(models.QuerySet):
         raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
 
     def bulk_create(self, *args, **kwargs):
-        raise AppendOnlyError("Audit events are appended one at a time through audit.services.record_event.")
+        raise AppendOnlyError("Audit events are appended through audit.services.record_event, chained.")
+
+    def _insert_chained(self, rows: list[dict]) -> None:
+        """For audit.services only: insert events it has just chained, under the head's lock, as
+        field values (each converted as its field says): no model instance per event, which for
+        a sweep's thousands of events was half the time. PostgreSQL takes them by COPY."""
+        fields = list(self.model._meta.concrete_fields)
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        table, columns = quote(self.model._meta.db_table), ", ".join(quote(field.column) for field in fields)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # COPY adapts times, numbers and text itself; only the JSON column needs its field.
+                data = self.model._meta.get_field("data")
+                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row([data.get_db_prep_save(row["data"], connection) if field is data
+                                        else row[field.attname] for field in fields])  # fmt: skip
+            else:
+                params = [[field.get_db_prep_save(row[field.attname], connection) for field in fields] for row in rows]
+                placeholders = ", ".join(["%s"] * len(fields))
+                cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", params)  # noqa: S608
 
 
 class AuditEvent(models.Model):

@@ -14,12 +14,13 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django_q.tasks import async_task
 
+from audit.batches import each_in_time
 from audit.choices import Channel, DeliveryStatus
 from audit.models import OutboxMessage, Webhook
 from audit.services import record_event
@@ -63,52 +65,75 @@ class DeliveryError(Exception):
 # Queueing --------------------------------------------------------------------------------
 
 
-def queue(
-    *,
-    rule: str,
-    recipients: Iterable = (),
-    extra_emails: Iterable[str] = (),
-    subject: str,
-    body: str,
-    link: str = "",
-    critical: bool = False,
-    data: dict[str, Any] | None = None,
-) -> list[OutboxMessage]:
-    """Write one message per distinct email address (users without one are skipped) and one per
-    enabled webhook that listens to `rule`, inside the caller's transaction; deliver each after
-    that commits. Returns the messages written (none: nothing is queued)."""
+@dataclass(frozen=True)
+class Notice:
+    """One thing to tell: to `recipients` (users; those without an address are skipped) and
+    `extra_emails`, and to every enabled webhook that listens to `rule`."""
+
+    rule: str
+    subject: str
+    body: str
+    recipients: Iterable = ()
+    extra_emails: Iterable[str] = ()
+    link: str = ""
+    critical: bool = False
+    data: dict[str, Any] | None = None
+
+
+def queue(**notice) -> list[OutboxMessage]:
+    """Write one message per distinct email address and one per enabled webhook that listens to
+    the rule, inside the caller's transaction; deliver each after that commits. Takes the fields
+    of a Notice. Returns the messages written (none: nothing is queued)."""
+    return queue_many([Notice(**notice)])
+
+
+def queue_many(notices: list[Notice]) -> list[OutboxMessage]:
+    """`queue` for many notices at once (a sweep tells a thousand holders): one INSERT, and
+    deliveries queued a few messages per task."""
+    webhooks = list(Webhook.objects.filter(enabled=True)) if notices else []
     messages: list[OutboxMessage] = []
+    for notice in notices:
+        messages += _messages(notice, webhooks)
+    if not messages:
+        return []
+    with transaction.atomic():
+        if len(messages) == 1:
+            messages[0].save(force_insert=True)
+        else:
+            OutboxMessage.objects.bulk_create(messages)
+    ids = [message.pk for message in messages]
+    # robust: the change has committed by then; a broker that is down must not fail it, and
+    # the one-minute deliver_due finds the rows anyway.
+    transaction.on_commit(partial(_enqueue, ids), robust=True)
+    return messages
+
+
+def _messages(notice: Notice, webhooks: list[Webhook]) -> list[OutboxMessage]:
     # One line: a mail header, a chat message's first line. (A newline in a subject would make
     # every send attempt fail with BadHeaderError.)
-    subject = " ".join(subject.split())[: OutboxMessage._meta.get_field("subject").max_length]
-    common = {"rule": rule, "subject": subject, "body": body, "link": link, "critical": critical,
-              "payload": data or {}}  # fmt: skip
-    seen: set[str] = set()
-    to = [(user, (user.email or "").strip()) for user in recipients]
-    to += [(None, address.strip()) for address in extra_emails]
+    subject = " ".join(notice.subject.split())[: OutboxMessage._meta.get_field("subject").max_length]
+    common = {"rule": notice.rule, "subject": subject, "body": notice.body, "link": notice.link,
+              "critical": notice.critical, "payload": notice.data or {}}  # fmt: skip
+    messages, seen = [], set()
+    to = [(user, (user.email or "").strip()) for user in notice.recipients]
+    to += [(None, address.strip()) for address in notice.extra_emails]
     for user, address in to:
         if not address or address.lower() in seen:
             continue
         seen.add(address.lower())
         messages.append(OutboxMessage(channel=Channel.EMAIL, recipient=user, address=address, **common))
-    for webhook in Webhook.objects.filter(enabled=True):
-        if webhook.listens_to(rule):
+    for webhook in webhooks:
+        if webhook.listens_to(notice.rule):
             messages.append(OutboxMessage(channel=Channel.WEBHOOK, webhook=webhook, address=webhook.url, **common))
-    if not messages:
-        return []
-    with transaction.atomic():
-        for message in messages:
-            message.save(force_insert=True)
-    ids = [message.pk for message in messages]
-    # robust: the change has committed by then; a broker that is down must not fail it, and
-    # the one-minute deliver_due finds the rows anyway.
-    transaction.on_commit(lambda: _enqueue(ids), robust=True)
     return messages
 
 
+MESSAGES_PER_TASK = 20  # a sweep's thousand messages are fifty delivery tasks, not a thousand
+
+
 def _enqueue(message_ids: list[int]) -> None:
-    for message_id in message_ids:
-        async_task(DELIVER_TASK, message_id)
+    for first in range(0, len(message_ids), MESSAGES_PER_TASK):
+        async_task(DELIVER_TASK, *message_ids[first : first + MESSAGES_PER_TASK])
 
 
 # Delivery --------------------------------------------------------------------------------
@@ -145,14 +170,8 @@ def deliver(*, message_id: int, now: datetime) -> str:
 def deliver_due(*, now: datetime) -> Counter:
     """Deliver every due message (and take back claims whose lease ran out), oldest first, as
     many as fit in one run of the one-minute schedule. Counts the outcomes."""
-    outcomes: Counter = Counter()
-    started = time.monotonic()
     due = OutboxMessage.objects.due(now).order_by("next_attempt_at", "pk").values_list("pk", flat=True)
-    for message_id in list(due[:DUE_BATCH]):
-        if time.monotonic() - started > DUE_TIME_BUDGET:
-            break
-        outcomes[deliver(message_id=message_id, now=now)] += 1
-    return outcomes
+    return each_in_time(list(due[:DUE_BATCH]), lambda pk: deliver(message_id=pk, now=now), budget=DUE_TIME_BUDGET)
 
 
 def _record_failure(message: OutboxMessage, ours: models.QuerySet, *, error: DeliveryError, now: datetime) -> str:

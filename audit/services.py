@@ -68,40 +68,77 @@ def record_event(
     The chain head is locked until the surrounding transaction ends, so concurrent writers
     queue here and never fork the chain; if that transaction rolls back, so does the event.
     """
+    fields = _event_fields(actor=actor, action=action, target=target, principal=principal, role=role, scope=scope,
+                           justification=justification, data=_normalised(data))  # fmt: skip
+    return _append([fields])[0]
+
+
+def record_events(*, actor, action: str, subjects: list[dict[str, Any]], data: dict[str, Any] | None = None) -> int:
+    """Append one `action` event per subject, in order, under one lock of the chain head and one
+    batched INSERT: what a sweep that ends thousands of assignments at once writes. A subject
+    holds what record_event reads from a target (see `subject_of`): target_type, target_id,
+    principal_id, principal_username, role, scope, justification. Returns how many were written."""
+    data = _normalised(data)
+    common = _event_fields(actor=actor, action=action, target=None, data=data)
+    _append([common | subject for subject in subjects], keep=False)
+    return len(subjects)
+
+
+def subject_of(target) -> dict[str, Any]:
+    """The subject fields record_event writes for `target` (its audit_fields and identity)."""
+    fields = _event_fields(actor=None, action="", target=target, data={})
+    return {name: fields[name] for name in SUBJECT_FIELDS}
+
+
+SUBJECT_FIELDS = ("target_type", "target_id", "principal_id", "principal_username", "role", "scope", "justification")
+
+
+def _event_fields(
+    *, actor, action: str, target, data: dict[str, Any], principal=None, role="", scope="", justification=""
+) -> dict[str, Any]:
+    """An event's hashed fields, but for its place in the chain (sequence, occurred_at, prev_hash)."""
     fields: dict[str, Any] = {}
     if target is not None and hasattr(target, "audit_fields"):
         fields = target.audit_fields()
     principal = principal if principal is not None else fields.get("principal")
-    role = role or fields.get("role", "")
-    scope = scope or fields.get("scope", "")
-    justification = justification or fields.get("justification", "")
     request = context.current()
+    return {
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_username": actor.get_username() if actor is not None else "",
+        "action": action,
+        "target_type": target._meta.label_lower if target is not None else "",
+        "target_id": str(target.pk) if target is not None else "",
+        "principal_id": principal.pk if principal is not None else None,
+        "principal_username": principal.get_username() if principal is not None else "",
+        "role": role or fields.get("role", ""),
+        "scope": scope or fields.get("scope", ""),
+        "justification": justification or fields.get("justification", ""),
+        "client_ip": _client_ip(request.client_ip),
+        "user_agent": request.user_agent[:USER_AGENT_MAX_LENGTH],
+        "data": data,
+    }
 
+
+def _append(rows: list[dict[str, Any]], *, keep: bool = True) -> list[AuditEvent]:
+    """Chain `rows` after the head, write them and move the head, in one transaction. Returns
+    the events as model instances if `keep`, else nothing (a bulk write skips building them)."""
     with transaction.atomic():
         head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
         if head is None:
             chain.ensure_chain_head()
             head = AuditChainHead.objects.select_for_update().get(pk=1)
-        values = {
-            "sequence": head.last_sequence + 1,
-            "occurred_at": timezone.now(),
-            "actor_id": actor.pk if actor is not None else None,
-            "actor_username": actor.get_username() if actor is not None else "",
-            "action": action,
-            "target_type": target._meta.label_lower if target is not None else "",
-            "target_id": str(target.pk) if target is not None else "",
-            "principal_id": principal.pk if principal is not None else None,
-            "principal_username": principal.get_username() if principal is not None else "",
-            "role": role,
-            "scope": scope,
-            "justification": justification,
-            "client_ip": _client_ip(request.client_ip),
-            "user_agent": request.user_agent[:USER_AGENT_MAX_LENGTH],
-            "data": _normalised(data),
-            "prev_hash": head.last_hash,
-        }
-        values["hash"] = chain.event_hash(values)
-        event = AuditEvent(**values)
-        event.save()
-        AuditChainHead.objects.filter(pk=1).update(last_sequence=event.sequence, last_hash=event.hash)
-    return event
+        occurred_at = timezone.now()  # read under the lock, so time never runs backwards along the chain
+        sequence, prev_hash = head.last_sequence, head.last_hash
+        chained = []
+        for row in rows:
+            sequence += 1
+            values = {"sequence": sequence, "occurred_at": occurred_at, **row, "prev_hash": prev_hash}
+            prev_hash = values["hash"] = chain.event_hash(values)
+            chained.append(values)
+        events = [AuditEvent(**values) for values in chained] if keep else []
+        if keep and len(events) == 1:
+            events[0].save()
+        else:
+            AuditEvent.objects.all()._insert_chained(chained)
+        AuditChainHead.objects.filter(pk=1).update(last_sequence=sequence, last_hash=prev_hash)
+    return events

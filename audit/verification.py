@@ -1,11 +1,13 @@
 """Walking the chain from the first event (or the newest pruning checkpoint) to the head, and
 recording the outcome (`ChainVerification`), with a critical alert when it breaks."""
 
+import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit import alerts, chain, outbox, retention
@@ -41,6 +43,32 @@ def _missing(first: int, last: int) -> str:
     return f"events {first} to {last} are missing from the end"
 
 
+_SEQUENCE = chain.SORTED_FIELDS.index("sequence")
+_PREV_HASH = chain.SORTED_FIELDS.index("prev_hash")
+_DATA = chain.SORTED_FIELDS.index("data")
+
+
+def _hashed_rows(base: int, chunk_size: int) -> Iterator:
+    """The events after `base`, oldest first, each as its hashed columns in the canonical form's
+    key order and then its hash: tuples, streamed, no model instance and no dict per event."""
+    rows = AuditEvent.objects.filter(sequence__gt=base).order_by("sequence").values_list(*chain.SORTED_FIELDS, "hash")
+    if connection.vendor != "postgresql":
+        yield from rows.iterator(chunk_size=chunk_size)
+        return
+    # On PostgreSQL, the same server-side cursor .iterator() opens, read directly: Django's
+    # connection already hands back times as aware UTC datetimes and inet as text, and only
+    # the JSON column needs what JSONField.from_db_value does. Skipping Django's per-row
+    # converter loop is a fifth of the time of a million-event walk.
+    sql, params = rows.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(chunk_size):
+            for row in batch:
+                row = list(row)
+                row[_DATA] = json.loads(row[_DATA])
+                yield row
+
+
 def verify_chain(*, chunk_size: int = 2000) -> ChainReport:
     """Recompute every hash in sequence order, from the newest pruning checkpoint when there
     is one (its signature checked first). Streams with .iterator(): constant memory.
@@ -56,26 +84,19 @@ def verify_chain(*, chunk_size: int = 2000) -> ChainReport:
     expected_sequence = base + 1
     prev_hash = checkpoint.hash if checkpoint is not None else chain.GENESIS_HASH
     count = 0
-    # Rows as dicts of the hashed columns (the same converted values a model instance would hold),
-    # not model instances: building one per event was a quarter of the time over a million events.
-    events = (
-        AuditEvent.objects.filter(sequence__gt=base)
-        .order_by("sequence")
-        .values(*chain.HASHED_FIELDS, "hash")
-        .iterator(chunk_size=chunk_size)
-    )
-    for event in events:
-        sequence = event["sequence"]
+    events = _hashed_rows(base, chunk_size)
+    for *hashed, stored_hash in events:
+        sequence = hashed[_SEQUENCE]
         if sequence != expected_sequence:
             return ChainReport(count, expected_sequence, f"event {expected_sequence} is missing")
-        if event["prev_hash"] != prev_hash:
+        if hashed[_PREV_HASH] != prev_hash:
             reason = "it does not link to the event before it"
             if sequence == base + 1 and checkpoint is not None:
                 reason = f"it does not link to the checkpoint at sequence {base}"
             return ChainReport(count, sequence, reason)
-        if chain.event_hash(event) != event["hash"]:
+        if chain.row_hash(hashed) != stored_hash:
             return ChainReport(count, sequence, "its content does not match its hash")
-        prev_hash = event["hash"]
+        prev_hash = stored_hash
         expected_sequence += 1
         count += 1
     last = expected_sequence - 1  # the newest sequence verified (or the checkpoint's)

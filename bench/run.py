@@ -47,6 +47,7 @@ def _environment(database_url: str, scratch: Path) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "BENCH_STATIC_ROOT": str(scratch / "static"),
+        "BENCH_SCRATCH": str(scratch),
         "PYTHONPATH": str(ROOT),
     }
 
@@ -60,6 +61,7 @@ def _free_port() -> int:
 @contextmanager
 def gunicorn(scratch: Path) -> Iterator:
     from bench.measure import Server
+    from bench.measure.common import stop
 
     port = _free_port()
     log = scratch / "gunicorn.log"
@@ -86,12 +88,7 @@ def gunicorn(scratch: Path) -> Iterator:
         _wait_until_up(server, process, log)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
 
 
 def _wait_until_up(server, process: subprocess.Popen, log: Path) -> None:
@@ -116,8 +113,26 @@ def _step(name: str):
     return time.perf_counter()
 
 
-def run(*, quick: bool, results_dir: Path) -> int:
+# The figures of issue 10, by the name --only takes, in the order they run.
+FIGURES = {
+    "access": "1. access decision",
+    "my-roles": "2. my roles",
+    "exactness": "3. exactness of expiry",
+    "audit": "7. audit page and export",
+    "activations": "6. activations",
+    "sweep": "4. expiry sweep",
+    "verify": "5. verify_audit",
+}
+SERVED = {"access": "access_decision", "my-roles": "my_roles", "exactness": "exactness", "audit": "audit_pages",
+          "activations": "activations"}  # fmt: skip
+IN_PROCESS = {"sweep": "expiry_sweep", "verify": "verify_audit"}
+
+
+def run(*, quick: bool, results_dir: Path, only: list[str] | None = None) -> int:
+    only = [name for name in FIGURES if name in (only or FIGURES)]
     mode = "quick" if quick else "full"
+    if only != list(FIGURES):  # a partial run does not overwrite the whole table
+        mode += "-" + "+".join(only)
     started = time.perf_counter()
     scratch = Path(tempfile.mkdtemp(prefix="pim-bench."))
     try:
@@ -141,19 +156,16 @@ def run(*, quick: bool, results_dir: Path) -> int:
             _step(f"seeded in {seed_seconds:.1f} s: {seeded.counts}")
             figures: list = []
             profiles = measure.Profiles(results_dir / f"{mode}-profiles.txt")
-            with gunicorn(scratch) as server:
-                _step(f"gunicorn ({WORKERS} sync workers) on {server.host_header}; 1. access decision")
-                figures += measure.access_decision(server, seeded, plan, profiles)
-                _step("2. my roles")
-                figures += measure.my_roles(server, seeded, plan, profiles)
-                _step("6. audit page and export")
-                figures += measure.audit_pages(server, seeded, plan, profiles)
-                _step("5. activations")
-                figures += measure.activations(server, seeded, plan, profiles)
-            _step("3. expiry sweep")
-            figures += measure.expiry_sweep(seeded, plan, profiles)
-            _step("4. verify_audit")
-            figures += measure.verify_audit(plan, profiles)
+            served = [name for name in only if name in SERVED]
+            if served:
+                with gunicorn(scratch) as server:
+                    _step(f"gunicorn ({WORKERS} sync workers) on {server.host_header}")
+                    for name in served:
+                        _step(FIGURES[name])
+                        figures += getattr(measure, SERVED[name])(server, seeded, plan, profiles)
+            for name in [name for name in only if name in IN_PROCESS]:
+                _step(FIGURES[name])
+                figures += getattr(measure, IN_PROCESS[name])(seeded, plan, profiles)
             figures.sort(key=lambda figure: figure.number)  # stable: each figure's rows keep their order
             from django.db import connections
 
@@ -184,11 +196,26 @@ def run(*, quick: bool, results_dir: Path) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _figure_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FIGURES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown figure {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the small data set (also QUICK=1)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only", type=_figure_names, help=f"some figures, comma-separated: {', '.join(FIGURES)} (also ONLY=...)"
+    )
     args = parser.parse_args(argv)
+    try:
+        only = args.only or _figure_names(os.environ.get("ONLY", "")) or None
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"ONLY: {error}")
     quick = args.quick or os.environ.get("QUICK", "").strip() not in ("", "0")
 
     def stop(signum, frame):
@@ -197,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("SIGTERM", "SIGHUP"):
         signal.signal(getattr(signal, name), stop)
     try:
-        return run(quick=quick, results_dir=args.results_dir)
+        return run(quick=quick, results_dir=args.results_dir, only=only)
     except KeyboardInterrupt:
         print("[bench] interrupted", file=sys.stderr)
         return 130

@@ -34,7 +34,7 @@ class RolesConfig(AppConfig):
         for kind in (DjangoGroupKind(), PostgresRoleKind(), WebhookKind()):
             kinds.register(kind)
         hooks.on_window_set(engine.reconcile_assignment)  # grant when an active assignment is made
-        hooks.on_ended(engine.reconcile_assignment)  # revoke when it ends
+        hooks.on_ended(engine.reconcile_assignments)  # revoke when they end
 
         from roles.signals import membership_changed
 

@@ -4,6 +4,7 @@ that roles never imports them."""
 
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 from django.db import transaction
 
@@ -25,17 +26,26 @@ def window_set(assignment) -> None:
 _after_end: list[Callable] = []
 
 
+class Ended(NamedTuple):
+    """What the hooks are told of an assignment a sweep ended, without loading it whole."""
+
+    kind: str  # "active" or "eligible", as Assignment.kind
+    pk: int
+    role_id: int
+
+
 def on_ended(func: Callable) -> Callable:
-    """Register `func(assignment)` to run after the transaction that ended an assignment (expired,
-    deactivated, removed) commits. Provisioning revokes on it."""
+    """Register `func(assignments)` to run after the transaction that ended assignments (expired,
+    deactivated, removed) commits, with the list of them (a sweep ends thousands at once): model
+    instances or `Ended` tuples, both with kind, pk and role_id. Provisioning revokes on it."""
     if func not in _after_end:
         _after_end.append(func)
     return func
 
 
-def ended(assignment) -> None:
+def ended(*assignments) -> None:
     for func in _after_end:
-        transaction.on_commit(partial(func, assignment))
+        transaction.on_commit(partial(func, list(assignments)))
 
 
 # Columns other apps add to the console's role list: name -> (heading, f(now) -> expression

@@ -347,6 +347,10 @@ class ActiveAssignment(Assignment):
         Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="Activated through this group's eligibility: held only while the user is a member.",
     )  # fmt: skip
+    # Set by the expiry sweep with the ended mark, cleared by the task that writes the holder's
+    # "has expired" mail (activations.tasks.tell_holders_of_expiry): the mail is owed until then,
+    # whatever crashes in between, and written once.
+    expiry_notice_due = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["role__name", "scope__path"]
@@ -368,6 +372,7 @@ class ActiveAssignment(Assignment):
             models.Index(fields=["principal", "ended_at"], name="active_principal_open_idx"),
             models.Index(fields=["ended_at", "end_at"], name="active_open_end_idx"),
             models.Index(fields=["group", "ended_at"], name="active_group_open_idx"),
+            models.Index(fields=["ended_at"], condition=Q(expiry_notice_due=True), name="active_expiry_notice_due_idx"),
         ]
 
 

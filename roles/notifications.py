@@ -89,7 +89,14 @@ def check_notification_rules(notification_rules: dict) -> None:
         raise ValidationError({"notification_rules": errors})
 
 
-def notify(
+def notify(**kwargs) -> None:
+    """Tell `audience` about `event` on `role` as the role's rule says (the arguments of `notice`)."""
+    wanted = notice(**kwargs)
+    if wanted is not None:
+        outbox.queue_many([wanted])
+
+
+def notice(
     *,
     role,
     event: str,
@@ -100,16 +107,16 @@ def notify(
     link: str = "",
     action_required: bool = False,
     data: dict | None = None,
-) -> None:
-    """Tell `audience` about `event` on `role` as the role's rule says: its default recipients
-    (`recipients`) if on, plus the rule's additional addresses; nothing that is not critical
-    when the rule asks for critical emails only."""
+) -> outbox.Notice | None:
+    """What the role's rule for `event` and `audience` sends: its default recipients
+    (`recipients`) if on, plus the rule's additional addresses; nothing (None) that is not
+    critical when the rule asks for critical emails only."""
     rule = RULES_BY_KEY[f"role.{event}.{audience}"]
     wanted = settings_of(role.settings.notification_rules, rule)
     critical = action_required or role.tier == Tier.CRITICAL
     if wanted["critical_only"] and not critical:
-        return
-    outbox.queue(
+        return None
+    return outbox.Notice(
         rule=rule.key,
         recipients=list(recipients) if wanted["default_recipients"] else [],
         extra_emails=wanted["additional_recipients"],

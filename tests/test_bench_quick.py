@@ -21,10 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {
     1: "Access decision",
     2: "My roles",
-    3: "Expiry sweep",
-    4: "verify_audit",
-    5: "Activation",
-    6: "Audit",
+    3: "Exactness of expiry",
+    4: "Expiry sweep",
+    5: "verify_audit",
+    6: "Activation",
+    7: "Audit",
 }
 
 pytestmark = pytest.mark.skipif(
@@ -63,3 +64,12 @@ def test_quick_benchmark_reports_every_figure_with_a_ratio(tmp_path):
     assert "pass/fail" in done.stdout
     assert "| figure | value | baseline | ratio | goal | pass/fail |" in markdown
     assert report["mode"] == "quick"
+
+
+def test_an_unknown_figure_is_refused_with_the_names_there_are():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "sweep,speed"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 2
+    assert "unknown figure speed; choose from access, my-roles, exactness," in done.stderr

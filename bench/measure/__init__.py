@@ -6,6 +6,7 @@ from bench.measure.access import access_decision
 from bench.measure.activations import activations
 from bench.measure.audit_pages import audit_pages
 from bench.measure.common import FULL_PLAN, QUICK_PLAN, Plan, Profiles, Server
+from bench.measure.exactness import exactness
 from bench.measure.my_roles import my_roles
 from bench.measure.sweep import expiry_sweep
 from bench.measure.verify import verify_audit
@@ -19,6 +20,7 @@ __all__ = [
     "access_decision",
     "activations",
     "audit_pages",
+    "exactness",
     "expiry_sweep",
     "my_roles",
     "verify_audit",

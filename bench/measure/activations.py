@@ -1,4 +1,4 @@
-"""5. Activations through the API from concurrent clients, and the audit events they leave."""
+"""6. Activations through the API from concurrent clients, and the audit events they leave."""
 
 import json
 from collections import Counter
@@ -87,12 +87,12 @@ def activations(server: Server, seeded: Seeded, plan: Plan, profiles: Profiles) 
             raise RuntimeError(f"in-process activation answered {response.status_code}: {response.content[:300]!r}")
 
     per_call = min(10, (len(spare) - 1) // 2)
-    where = breakdown("5. POST /api/v1/activation-requests/", activate, per_call, profiles) if per_call else ""
+    where = breakdown("6. POST /api/v1/activation-requests/", activate, per_call, profiles) if per_call else ""
     figures = [
         paired(
             base_runs,
             figure_runs,
-            number=5,
+            number=6,
             name="Activations through the API (MFA code, no approval)",
             unit="req/s",
             baseline_name="bare POST view",
@@ -107,7 +107,7 @@ def activations(server: Server, seeded: Seeded, plan: Plan, profiles: Profiles) 
     ]
     figures.append(
         Figure(
-            number=5,
+            number=6,
             name="Activation errors",
             value=len(errors),
             unit=f"of {len(used)}",
@@ -124,7 +124,7 @@ def activations(server: Server, seeded: Seeded, plan: Plan, profiles: Profiles) 
     wrong = sum(problems.values())
     figures.append(
         Figure(
-            number=5,
+            number=6,
             name="Activation audit events lost or doubled",
             value=wrong,
             unit=f"of {checked} expected",

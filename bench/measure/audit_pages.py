@@ -1,4 +1,4 @@
-"""6. The audit page and the CSV export at the full size of the log."""
+"""7. The audit page and the CSV export at the full size of the log."""
 
 import time
 import tracemalloc
@@ -49,7 +49,7 @@ def audit_pages(server: Server, seeded: Seeded, plan: Plan, profiles: Profiles) 
     )
     common = {"number": 6, "baseline_name": "bare page, same session", "limit": None}
     client = session_client(seeded.reader_id)
-    where = breakdown("6. GET /audit/ (first page)", client_call(client, "get", "/audit/"), 30, profiles,
+    where = breakdown("7. GET /audit/ (first page)", client_call(client, "get", "/audit/"), 30, profiles,
                       bare=client_call(client, "get", "/bench/bare/"))  # fmt: skip
     figures = [
         paired(
@@ -128,7 +128,7 @@ def _export(server: Server, raw: bytes, plan: Plan, reader_id: int) -> list[Figu
     file_mib = response.size / MIB  # what holding the whole export would take, at least
     if growth:
         memory = Figure(
-            number=6, name="Audit export peak memory growth (gunicorn worker)", value=median(growth), unit="MiB",
+            number=7, name="Audit export peak memory growth (gunicorn worker)", value=median(growth), unit="MiB",
             baseline=file_mib, baseline_name="the CSV's size", ratio=median(growth) / file_mib,
             ratio_means="growth ÷ file size", goal="report",
             passed=None, notes=["VmHWM after the export minus VmRSS before it, the peak reset through clear_refs"],
@@ -136,7 +136,7 @@ def _export(server: Server, raw: bytes, plan: Plan, reader_id: int) -> list[Figu
     else:
         peak = _in_process_export_peak(reader_id)
         memory = Figure(
-            number=6, name="Audit export peak memory (in-process)", value=peak, unit="MiB", baseline=file_mib,
+            number=7, name="Audit export peak memory (in-process)", value=peak, unit="MiB", baseline=file_mib,
             baseline_name="the CSV's size", ratio=peak / file_mib, ratio_means="peak ÷ file size",
             goal="report", passed=None,
             notes=["the server's peak could not be reset (clear_refs refused): tracemalloc's peak of an "
@@ -144,7 +144,7 @@ def _export(server: Server, raw: bytes, plan: Plan, reader_id: int) -> list[Figu
         )  # fmt: skip
     return [
         Figure(
-            number=6,
+            number=7,
             name=f"Audit export (CSV, {rows:,} rows)",
             value=median(values),
             unit="rows/s",

@@ -4,6 +4,7 @@ import cProfile
 import io
 import pstats
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,9 @@ class Plan:
     activations: int  # in all; one per user (the API allows 10 code-carrying POSTs a minute per user)
     activation_concurrency: int
     export_rounds: int
+    expiring: int  # activations that end at known instants, with the cluster running
+    expiry_lead_seconds: int  # from making the first to the first end (all are made by then)
+    expiry_spread_seconds: int  # from the first end to the last
 
 
 QUICK_PLAN = Plan(
@@ -47,6 +51,9 @@ QUICK_PLAN = Plan(
     activations=150,
     activation_concurrency=8,
     export_rounds=2,
+    expiring=100,
+    expiry_lead_seconds=20,
+    expiry_spread_seconds=20,
 )
 FULL_PLAN = Plan(
     rounds=5,
@@ -60,6 +67,9 @@ FULL_PLAN = Plan(
     activations=1000,
     activation_concurrency=8,
     export_rounds=3,
+    expiring=1000,
+    expiry_lead_seconds=45,
+    expiry_spread_seconds=120,
 )
 
 
@@ -88,6 +98,16 @@ class Server:
                 if int(stat.rsplit(")", 1)[1].split()[1]) == self.pid:
                     found.append(int(entry.name))
         return sorted(found)
+
+
+def stop(process: subprocess.Popen, *, timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def median(values) -> float:

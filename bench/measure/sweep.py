@@ -1,4 +1,4 @@
-"""3. The expiry sweep: assignments ended (and audited) per second."""
+"""4. The expiry sweep: assignments ended (and audited) per second."""
 
 import cProfile
 import re
@@ -76,7 +76,7 @@ def expiry_sweep(seeded: Seeded, plan: Plan, profiles: Profiles) -> list[Figure]
     notes.append(_profile_sweep(seeded, min(count, 500), profiles))
     return [
         Figure(
-            number=3,
+            number=4,
             name="Expiry sweep, assignments ended per second (audited)",
             value=value,
             unit="/s",
@@ -132,12 +132,11 @@ def _profile_sweep(seeded: Seeded, count: int, profiles: Profiles) -> str:
     total = sum(statements.values())
     python = elapsed - spent["execute"] - commits["seconds"]
     summary = (
-        f"where the time goes ({count} assignments, {elapsed / count * 1000:.2f} ms each): "
-        f"{total / count:.1f} SQL statements per assignment "
-        f"({', '.join(f'{k} {v / count:.1f}' for k, v in statements.most_common())}) taking "
-        f"{spent['execute'] / elapsed:.0%} of the time, {commits['count'] / count:.1f} commits (fsync) "
-        f"{commits['seconds'] / elapsed:.0%}, Python (ORM, notifications, hashing) {python / elapsed:.0%}. "
-        "One transaction per assignment, each taking the audit chain head lock"
+        f"where the time goes ({count} assignments, {elapsed / count * 1e6:.0f} µs each): "
+        f"{total} SQL statements in all ({', '.join(f'{k} {v}' for k, v in statements.most_common())}) "
+        f"taking {spent['execute'] / elapsed:.0%} of the time, {commits['count']} commits (fsync) "
+        f"{commits['seconds'] / elapsed:.0%}, Python (ORM, notifications, hashing) {python / elapsed:.0%}; "
+        f"batches of up to {tasks.EXPIRY_BATCH} assignments, each one transaction taking the audit chain head once"
     )
-    profiles.add("3. activations.tasks.sweep()", summary, profile)
+    profiles.add("4. activations.tasks.sweep()", summary, profile)
     return f"{summary} (cProfile in {profiles.path.name})"

@@ -1,4 +1,4 @@
-"""4. manage.py verify_audit against a raw read of the same rows; its peak memory."""
+"""5. manage.py verify_audit against a raw read of the same rows; its peak memory."""
 
 import json
 import os
@@ -7,6 +7,7 @@ import sys
 
 from bench.measure.common import ROOT, Plan, Profiles, median
 from bench.report import Figure
+from bench.seed import Seeded
 
 
 def _child(*args: str) -> dict:
@@ -17,7 +18,7 @@ def _child(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def verify_audit(plan: Plan, profiles: Profiles) -> list[Figure]:
+def verify_audit(seeded: Seeded, plan: Plan, profiles: Profiles) -> list[Figure]:
     """manage.py verify_audit over the whole log against a raw server-side-cursor read of the same rows,
     alternating, each in a fresh process; then once more under cProfile."""
     reads, verifies = [], []
@@ -31,7 +32,7 @@ def verify_audit(plan: Plan, profiles: Profiles) -> list[Figure]:
         f"(unprofiled {median([v['seconds'] / v['rows'] for v in verifies]) * 1e6:.1f} µs, the raw read "
         f"{median([r['seconds'] / r['rows'] for r in reads]) * 1e6:.1f} µs)"
     )
-    profiles.add("4. manage.py verify_audit", where + "\n" + listing.read_text())
+    profiles.add("5. manage.py verify_audit", where + "\n" + listing.read_text())
     listing.unlink()
     for read, verify in zip(reads, verifies, strict=True):
         if read["rows"] != verify["rows"]:
@@ -45,7 +46,7 @@ def verify_audit(plan: Plan, profiles: Profiles) -> list[Figure]:
     read_memory = median([r["peak_growth_kib"] / 1024 for r in reads])
     return [
         Figure(
-            number=4,
+            number=5,
             name=f"verify_audit over {events:,} events",
             value=median(verify_rates),
             unit="events/s",
@@ -66,7 +67,7 @@ def verify_audit(plan: Plan, profiles: Profiles) -> list[Figure]:
             ],
         ),
         Figure(
-            number=4,
+            number=5,
             name="verify_audit peak memory growth",
             value=memory,
             unit="MiB",

@@ -6,6 +6,7 @@ the target no longer shows is granted again."""
 import uuid
 from collections import Counter
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -60,7 +61,7 @@ def check_target(*, target: Target, now: datetime) -> Counter:
                         target=row,
                         data={"target": target.name, "login": kind.login_of(target, row.user)},
                     )
-                    transaction.on_commit(lambda pk=row.pk: engine.async_task(engine.ATTEMPT_TASK, pk), robust=True)
+                    transaction.on_commit(partial(engine.queue_attempts, [row.pk]), robust=True)
                     outcomes["granted again"] += moved
     remaining = []
     for login in outside:

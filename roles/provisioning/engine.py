@@ -9,10 +9,10 @@ recording leaves a lease that runs out, and the next attempt acts again, which e
 idempotently (and a webhook receiver sees the same idempotency key)."""
 
 import logging
-import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from audit import outbox
+from audit.batches import each_in_time
 from audit.outbox import backoff
 from audit.services import record_event
 from roles.models import ActiveAssignment
@@ -36,6 +37,13 @@ LEASE = timedelta(minutes=2)  # longer than one attempt may take (connect and HT
 DUE_BATCH = 200
 DUE_TIME_BUDGET = 30.0  # seconds; the next run a minute later carries on
 ATTEMPT_TASK = "roles.provisioning.tasks.attempt_grant"
+ATTEMPTS_PER_TASK = 20  # a sweep that ends a thousand assignments queues fifty tasks, not a thousand
+
+
+def queue_attempts(grant_ids: list[int]) -> None:
+    """Queue attempts at these rows now (call after commit); the one-minute run_due catches a lost one."""
+    for first in range(0, len(grant_ids), ATTEMPTS_PER_TASK):
+        async_task(ATTEMPT_TASK, *grant_ids[first : first + ATTEMPTS_PER_TASK])
 
 
 def _holders(assignment: ActiveAssignment) -> list:
@@ -90,7 +98,7 @@ def reconcile(*, target: Target, now: datetime, assignments=None) -> Counter:
                 changed.append(row.pk)
                 outcomes["revoking"] += 1
         if changed:
-            transaction.on_commit(lambda: [async_task(ATTEMPT_TASK, pk) for pk in changed], robust=True)
+            transaction.on_commit(partial(queue_attempts, changed), robust=True)
     return outcomes
 
 
@@ -111,11 +119,19 @@ def _move(row: Grant, state: str, *, now: datetime, new_key: bool = False) -> No
 
 
 def reconcile_assignment(assignment: ActiveAssignment) -> None:
-    """After an assignment is made, changed or ended (roles.hooks): its role's targets, for it."""
-    if not isinstance(assignment, ActiveAssignment):
+    """After an assignment is made or changed (roles.hooks.on_window_set): its role's targets, for it."""
+    reconcile_assignments([assignment])
+
+
+def reconcile_assignments(assignments: list) -> None:
+    """After assignments ended (roles.hooks.on_ended): their roles' targets, for them; one query
+    when none of their roles has a target."""
+    active = [assignment for assignment in assignments if assignment.kind == ActiveAssignment.kind]
+    if not active:
         return
-    for target in Target.objects.filter(role_id=assignment.role_id).select_related("role"):
-        reconcile(target=target, now=timezone.now(), assignments=[assignment])
+    now = timezone.now()
+    for target in Target.objects.filter(role_id__in={a.role_id for a in active}).select_related("role"):
+        reconcile(target=target, now=now, assignments=[a for a in active if a.role_id == target.role_id])
 
 
 def access_of(row: Grant) -> kinds.Access:
@@ -210,19 +226,13 @@ def _record_failure(row: Grant, ours, *, reason: str, granting: bool, now: datet
 
 def run_due(*, now: datetime) -> Counter:
     """Every due step, oldest first, as many as fit in one run of the one-minute schedule."""
-    outcomes: Counter = Counter()
-    started = time.monotonic()
     due = (
         Grant.objects.filter(state__in=[GrantState.PENDING, GrantState.REVOKING], next_attempt_at__lte=now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)
     )
-    for grant_id in list(due[:DUE_BATCH]):
-        if time.monotonic() - started > DUE_TIME_BUDGET:
-            break
-        outcomes[attempt(grant_id=grant_id, now=now)] += 1
-    return outcomes
+    return each_in_time(list(due[:DUE_BATCH]), lambda pk: attempt(grant_id=pk, now=now), budget=DUE_TIME_BUDGET)
 
 
 def reconcile_all(*, now: datetime) -> Counter:

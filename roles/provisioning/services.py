@@ -137,7 +137,7 @@ def retry_grant(*, actor, grant: Grant) -> Grant:
                 "last_error": grant.last_error,
             },
         )
-        transaction.on_commit(lambda: engine.async_task(engine.ATTEMPT_TASK, grant.pk), robust=True)
+        transaction.on_commit(lambda: engine.queue_attempts([grant.pk]), robust=True)
     grant.refresh_from_db()
     return grant
 

@@ -27,6 +27,7 @@ from roles.services.assignments import (
     check_not_assigned,
     convert_to_eligible,
     holder_fields,
+    record_expiries,
     record_expiry,
     remove_assignment,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "holder_fields",
     "import_eligible_assignments",
     "record_expiry",
+    "record_expiries",
     "remove_assignment",
     "update_role",
     "update_role_settings",

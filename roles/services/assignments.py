@@ -11,7 +11,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.services import record_event
+from audit.services import record_event, record_events
 from roles import hooks, mfa, notifications, rules
 from roles.builtin import GLOBAL_ADMINISTRATOR, ROOT_SCOPE_PATH
 from roles.choices import ActiveSource, EndReason
@@ -378,17 +378,46 @@ def change_assignment_end(
 def record_expiry(*, model: type[Assignment], assignment_id: int, now: datetime) -> bool:
     """Mark an assignment past end_at as expired and audit it, once. False if already done.
     Access does not wait for this: `in_effect` already excludes it from end_at on."""
+    return bool(_record_expiries(model, model.objects.filter(pk=assignment_id), now=now, skip_locked=False))
+
+
+def record_expiries(*, model: type[Assignment], now: datetime, limit: int) -> list[hooks.Ended]:
+    """Mark up to `limit` assignments past end_at as expired, each with its audit event, in one
+    transaction, oldest end first; returns those it ended. Rows another transaction holds are
+    left to it (or to the next sweep), so sweeps and one-off expiries never wait on each other.
+    An active assignment is also marked as owing its holder the "has expired" mail."""
+    return _record_expiries(model, model.objects.all(), now=now, skip_locked=True, limit=limit, notice_due=True)
+
+
+def _record_expiries(
+    model, candidates, *, now: datetime, skip_locked: bool, limit: int | None = None, notice_due: bool = False
+) -> list:
     with transaction.atomic():
-        # Compare-and-swap: of any number of workers, exactly one matches the still-open row.
-        claimed = model.objects.filter(pk=assignment_id, ended_at__isnull=True, end_at__lte=now).update(
-            ended_at=F("end_at"), end_reason=EndReason.EXPIRED
+        # Locking the still-open rows makes this exactly-once: of any number of workers, one
+        # gets each row, and the others find it ended (or skip it) once they may look. Values,
+        # not model instances: a sweep ends thousands, and what the events need is a few columns.
+        due = candidates.filter(ended_at__isnull=True, end_at__lte=now).order_by("end_at", "pk")
+        rows = list(due.select_for_update(skip_locked=skip_locked, of=("self",)).values_list(*_EXPIRY_COLUMNS)[:limit])
+        if not rows:
+            return []
+        owed = {"expiry_notice_due": True} if notice_due and model is ActiveAssignment else {}
+        model.objects.filter(pk__in=[row[0] for row in rows]).update(
+            ended_at=F("end_at"), end_reason=EndReason.EXPIRED, **owed
         )
-        if claimed != 1:
-            return False
-        assignment = model.objects.select_related("role", "scope", "principal").get(pk=assignment_id)
-        record_event(actor=None, action="assignment.expired", target=assignment, data={"assignment_type": model.kind})
-        hooks.ended(assignment)
-    return True
+        target_type = model._meta.label_lower
+        record_events(actor=None, action="assignment.expired", data={"assignment_type": model.kind}, subjects=[
+            {"target_type": target_type, "target_id": str(pk), "principal_id": principal_id,
+             "principal_username": username or "", "role": role, "scope": scope, "justification": justification}
+            for pk, _, principal_id, username, role, scope, justification in rows
+        ])  # fmt: skip
+        ended = [hooks.Ended(model.kind, pk, role_id) for pk, role_id, *_ in rows]
+        hooks.ended(*ended)
+    return ended
+
+
+# What an assignment.expired event says of its assignment (as Assignment.audit_fields: a
+# group's assignment names no principal), and the role the hooks need.
+_EXPIRY_COLUMNS = ("pk", "role_id", "principal_id", "principal__username", "role__slug", "scope__path", "justification")
 
 
 # Discovery: standing access made just-in-time -------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 
 from activations import services, tasks
-from audit.services import record_event
+from audit.services import record_events
 from roles.choices import EndReason
 from roles.models import ActiveAssignment, EligibleAssignment, Role
 from roles.selectors import access_decision
@@ -96,9 +96,9 @@ def test_after_a_crash_before_the_audit_event_the_rerun_records_the_expiry_once(
         calls.append(kwargs["action"])
         if len(calls) == 1:
             raise ConnectionError("worker lost its database connection")
-        return record_event(**kwargs)
+        return record_events(**kwargs)
 
-    monkeypatch.setattr("roles.services.assignments.record_event", crash_the_first_time)
+    monkeypatch.setattr("roles.services.assignments.record_events", crash_the_first_time)
 
     with pytest.raises(ConnectionError):
         mail_at_once(tasks.expire_assignment, "active", assignment.pk)
@@ -113,28 +113,33 @@ def test_after_a_crash_before_the_audit_event_the_rerun_records_the_expiry_once(
     assert len(mail.outbox) == 1
 
 
-def test_after_a_crash_before_the_holder_is_told_the_rerun_still_tells_them_once(
+def test_after_a_crash_before_the_holder_is_told_the_next_sweep_still_tells_them_once(
     assignment, clock, monkeypatch, mail_at_once
 ):
     clock.move_to(ENDS, tick=False)
-    real_notify = tasks.notify
+    real_notice = tasks.notice
     calls = []
 
     def crash_the_first_time(**kwargs):
         calls.append(kwargs)
         if len(calls) == 1:
             raise ConnectionError("worker lost its database connection")
-        return real_notify(**kwargs)
+        return real_notice(**kwargs)
 
-    monkeypatch.setattr(tasks, "notify", crash_the_first_time)
+    monkeypatch.setattr(tasks, "notice", crash_the_first_time)
 
-    with pytest.raises(ConnectionError):
-        mail_at_once(tasks.expire_assignment, "active", assignment.pk)
+    # The expiry commits on its own; the task that writes the mail runs after it, and crashes.
     assert mail_at_once(tasks.expire_assignment, "active", assignment.pk) == "expired"
-    assert mail_at_once(tasks.expire_assignment, "active", assignment.pk) == "nothing to do"
+    assignment.refresh_from_db()
+    assert (assignment.ended_at, assignment.expiry_notice_due) == (ENDS, True)  # the mail is still owed
+    assert mail.outbox == []
+
+    clock.move_to(ENDS + timedelta(minutes=1), tick=False)
+    assert mail_at_once(tasks.sweep).startswith("expired 0,")  # and queues the telling again
+    assert mail_at_once(tasks.sweep).startswith("expired 0,")
 
     assignment.refresh_from_db()
-    assert assignment.ended_at == ENDS
+    assert assignment.expiry_notice_due is False
     assert len(events("assignment.expired")) == 1
     assert len(mail.outbox) == 1
 

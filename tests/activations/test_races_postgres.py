@@ -241,7 +241,7 @@ def test_expiring_an_activation_while_its_eligibility_is_removed_does_not_deadlo
     )  # fmt: skip
     checkpoint = threading.Barrier(2, timeout=2)
     # The expiry pauses once it has claimed the row; the removal once it has audited the eligibility's end.
-    pause_before(monkeypatch, role_assignments, "record_event", checkpoint, when=audits("assignment.expired"))
+    pause_before(monkeypatch, role_assignments, "record_events", checkpoint, when=audits("assignment.expired"))
     pause_after(monkeypatch, role_assignments, "end_now", checkpoint, when=of_an_eligibility)
 
     outcomes = run_together(
@@ -267,7 +267,7 @@ def test_activating_again_while_the_last_activation_is_expired_does_not_deadlock
     )  # fmt: skip
     checkpoint = threading.Barrier(2, timeout=2)
     # The expiry pauses once it has claimed the row; the activation once its request is audited.
-    pause_before(monkeypatch, role_assignments, "record_event", checkpoint, when=audits("assignment.expired"))
+    pause_before(monkeypatch, role_assignments, "record_events", checkpoint, when=audits("assignment.expired"))
     pause_after(monkeypatch, activate_service, "record_event", checkpoint, when=audits("activation.requested"))
 
     outcomes = run_together(

@@ -13,9 +13,9 @@ from audit.models import AuditEvent
 from roles import services as role_services
 from roles.choices import ActiveSource
 from roles.models import Grant
-from roles.provisioning import services, tasks
+from roles.provisioning import engine, services, tasks
 from roles.provisioning.choices import GrantState
-from tests.factories import root_scope
+from tests.factories import UserFactory, root_scope
 from tests.provisioning.conftest import give_active, members
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +63,27 @@ def test_expiry_revokes_within_the_sweep(
     assert members() == []
     assert Grant.objects.get().state == GrantState.REVOKED
     assert AuditEvent.objects.filter(action="provisioning.revoked").count() == 1
+
+
+def test_assignments_that_expire_together_are_revoked_by_a_few_tasks_at_once(
+    mail_admins_target, exchange_admin, time_machine, django_capture_on_commit_callbacks, monkeypatch
+):
+    holders = [UserFactory(username=f"holder{i}") for i in range(3)]
+    for holder in holders:
+        activate(holder, exchange_admin, capture=django_capture_on_commit_callbacks)
+    tasks.run_provisioning()
+    assert members() == ["holder0", "holder1", "holder2"]
+    time_machine.move_to(timezone.now() + timedelta(hours=1, seconds=1), tick=False)
+    queued = []
+    monkeypatch.setattr(engine, "async_task", lambda func, *args: queued.append((func, args)))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert activation_tasks.sweep().startswith("expired 3,")
+
+    assert [(func, len(args)) for func, args in queued] == [(engine.ATTEMPT_TASK, 3)]
+    assert tasks.attempt_grant(*queued[0][1]) == "revoked"
+    assert members() == []
+    assert AuditEvent.objects.filter(action="provisioning.revoked").count() == 3
 
 
 def test_removal_revokes_and_a_new_assignment_grants_again(
