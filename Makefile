@@ -51,9 +51,10 @@ check: install-test
 	  ALLOWED_HOSTS=pim.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
 ## bench: speed figures as ratios to baselines measured in the same run, on a throw-away PostgreSQL
-## (bench/results/); QUICK=1 for the small data set (under 3 minutes); exits 1 when a goal is missed
+## (bench/results/); QUICK=1 for the small data set (under 3 minutes); ONLY=sweep,verify for some
+## figures; exits 1 when a goal is missed
 bench: install-test
-	$(PY) -m bench $(if $(filter-out 0,$(QUICK)),--quick)
+	$(PY) -m bench $(if $(filter-out 0,$(QUICK)),--quick) $(if $(ONLY),--only $(ONLY))
 
 format: install-test
 	$(VENV)/bin/ruff format .

@@ -63,7 +63,7 @@ def tell_holders_of_expiry() -> str:
                 .order_by("ended_at", "pk")[:NOTICE_BATCH]
             )  # fmt: skip
             _tell_holders_of_expiry(owed)
-            ActiveAssignment.objects.filter(pk__in=[assignment.pk for assignment in owed]).update(
+            ActiveAssignment.objects.filter(pk__any_of=[assignment.pk for assignment in owed]).update(
                 expiry_notice_due=False
             )
         told += len(owed)

@@ -223,6 +223,25 @@ class _InGroupsOf(models.Func):
         return self.as_sql(compiler, connection, template="%(field)s = ANY(ARRAY%(groups)s)")
 
 
+@models.Field.register_lookup
+class AnyOf(models.Lookup):
+    """`id__any_of=[...]`: the column is one of these values, sent as one array parameter on
+    PostgreSQL (`= ANY(%s)`) rather than one placeholder per value: a sweep's 2,000 ids cost
+    psycopg more to splice into the SQL than PostgreSQL takes to update the rows. IN elsewhere."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        values = list(self.rhs)
+        if not values:
+            return "1 = 0", []  # one of nothing: no row (IN () is not SQL)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*params, values]
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*params, *values]
+
+
 class Assignment(models.Model):
     """What eligible and active assignments share: a principal holds a role at a scope for a window.
     The principal is a user or a Django group (whose members each hold it through the group)."""

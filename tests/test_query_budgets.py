@@ -464,6 +464,42 @@ def test_the_audit_and_alert_pages_take_the_same_queries_for_1_row_as_for_many(
     check(budget.build(cast, rows), budget, django_assert_num_queries)
 
 
+# Downloads: streamed, so the count covers reading the whole body -------------------------------
+
+
+def audit_export(url_name: str):
+    def build(cast, n):
+        for number in range(n):
+            record_event(actor=cast.alice, action="test.happened", principal=cast.alice, role=f"custom-role-{number}")
+        return Visit(reader(cast), reverse(url_name), shows=f"custom-role-{n - 1}")
+
+    return build
+
+
+def assignments_export(cast, n):
+    eligible = eligible_and_active(n)
+    return Visit(signed_in(cast.pim_admin), reverse("manage:assignment-export"), shows=eligible[-1].role.slug)
+
+
+DOWNLOADS = {
+    # session, user, OTP device, the audit reader check, then the events by one streaming cursor
+    "audit-export-csv": Budget(5, audit_export("audit:export-csv")),
+    "audit-export-jsonl": Budget(5, audit_export("audit:export-jsonl")),
+    # session, user, OTP device, the administrator check, the assignments by one streaming query
+    "assignments-export-csv": Budget(5, assignments_export),
+}
+
+
+@pytest.mark.parametrize(("budget", "rows"), cases(DOWNLOADS))
+def test_the_downloads_take_the_same_queries_for_1_row_as_for_many(cast, budget, rows, django_assert_num_queries):
+    visit = budget.build(cast, rows)
+    with django_assert_num_queries(budget.queries):
+        response = visit.client.get(visit.url)
+        body = b"".join(response.streaming_content).decode()
+    assert response.status_code == 200
+    assert visit.shows in body
+
+
 # The /manage/ console ------------------------------------------------------------------------
 
 
@@ -516,11 +552,17 @@ def role_settings_page(cast, n):
     return Visit(signed_in(cast.pim_admin), url, shows=approvers[-1].username)
 
 
-def assignments_page(cast, n):
+def eligible_and_active(n: int) -> list:
+    """n holders, each eligible for a role and active in it for a day; the eligibilities."""
     scope, creator = ScopeFactory(), UserFactory()
     eligible = [EligibleAssignmentFactory(**holder(number), created_by=creator, scope=scope) for number in range(n)]
     for number in range(n):
         ActiveAssignmentFactory(**holder(number), end_at=START + timedelta(days=1))
+    return eligible
+
+
+def assignments_page(cast, n):
+    eligible = eligible_and_active(n)
     return Visit(signed_in(cast.pim_admin), reverse("manage:assignments"), shows=eligible[-1].role.name)
 
 

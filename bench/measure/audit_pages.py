@@ -47,7 +47,7 @@ def audit_pages(server: Server, seeded: Seeded, plan: Plan, profiles: Profiles) 
         concurrency=plan.concurrency,
         what="audit page",
     )
-    common = {"number": 6, "baseline_name": "bare page, same session", "limit": None}
+    common = {"number": 7, "baseline_name": "bare page, same session", "limit": None}
     client = session_client(seeded.reader_id)
     where = breakdown("7. GET /audit/ (first page)", client_call(client, "get", "/audit/"), 30, profiles,
                       bare=client_call(client, "get", "/bench/bare/"))  # fmt: skip

@@ -401,7 +401,7 @@ def _record_expiries(
         if not rows:
             return []
         owed = {"expiry_notice_due": True} if notice_due and model is ActiveAssignment else {}
-        model.objects.filter(pk__in=[row[0] for row in rows]).update(
+        model.objects.filter(pk__any_of=[row[0] for row in rows]).update(
             ended_at=F("end_at"), end_reason=EndReason.EXPIRED, **owed
         )
         target_type = model._meta.label_lower
