@@ -5,6 +5,8 @@ before and after would not verify alike."""
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,3 +72,22 @@ def test_a_known_event_keeps_the_hash_it_had_when_the_chain_format_was_set():
     assert b'"occurred_at":"2026-11-23T10:11:12.345678Z"' in chain.canonical_form(values)
     # As computed by the json.dumps implementation this chain format started with.
     assert chain.event_hash(values) == "fc27f59153088ad1537afe8e8e182020ab33de2ce4a54ed1dd581fdfa7d89955"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 1, 12), max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-11))]),
+    )
+)  # fmt: skip
+def test_postgresql_writes_an_events_time_as_the_canonical_form_does(moment):
+    # verify_audit reads occurred_at as the server formats it (chain.CANONICAL_TIME_SQL):
+    # any difference would report every event as altered.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + chain.CANONICAL_TIME_SQL % {"expressions": "%s::timestamptz"}, [moment])
+        [(written,)] = cursor.fetchall()
+
+    assert written == chain.canonical_time(moment)

@@ -66,17 +66,17 @@ def test_concurrent_writers_never_fork_the_chain(transactional_db):
 def test_an_event_appended_while_verify_audit_runs_is_not_reported_as_a_break(transactional_db):
     for _ in range(3):
         record_event(actor=None, action="test.before")
-    row_hash = chain.row_hash
+    canonical_form = chain.canonical_form_of_encoded_row
     other_writer_errors, started = [], []
 
-    def hash_while_another_writer_appends(row):
+    def form_while_another_writer_appends(row):
         if not started:  # once, while the walk is under way
             started.append(True)
             other_writer_errors.append(_in_threads(1, lambda i: record_event(actor=None, action="test.during")))
-        return row_hash(row)
+        return canonical_form(row)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(chain, "row_hash", hash_while_another_writer_appends)
+        mp.setattr(chain, "canonical_form_of_encoded_row", form_while_another_writer_appends)
         report = verify_chain()
 
     assert other_writer_errors == [[]]
