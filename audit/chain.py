@@ -89,6 +89,28 @@ def canonical_form_of_encoded_row(row) -> bytes:
     )).encode()  # fmt: skip
 
 
+def link(rows: list[dict[str, Any]], *, sequence: int, prev_hash: str, occurred_at: datetime) -> list[dict[str, Any]]:
+    """`rows` (each an event's hashed fields but its place in the chain) chained after the event
+    `sequence` whose hash is `prev_hash`, all at `occurred_at`: each gets its sequence, time,
+    prev_hash and hash. The time, and each data dict the rows share (a sweep's thousands of
+    events share one), are put in canonical form once, not once per event."""
+    time_text = canonical_time(occurred_at)
+    encoded: dict[int, str] = {}  # id(data) -> canonical_data(data); the dicts live as long as `rows`
+    linked = []
+    for row in rows:
+        sequence += 1
+        values = {"sequence": sequence, "occurred_at": occurred_at, **row, "prev_hash": prev_hash}
+        form = [values[name] for name in SORTED_FIELDS]
+        key = id(form[DATA_POSITION])
+        if key not in encoded:
+            encoded[key] = canonical_data(form[DATA_POSITION])
+        form[DATA_POSITION] = encoded[key]
+        form[OCCURRED_AT_POSITION] = time_text
+        prev_hash = values["hash"] = hashlib.sha256(canonical_form_of_encoded_row(form)).hexdigest()
+        linked.append(values)
+    return linked
+
+
 def event_hash(values: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_form(values)).hexdigest()
 

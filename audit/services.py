@@ -122,19 +122,16 @@ def _event_fields(
 def _append(rows: list[dict[str, Any]], *, keep: bool = True) -> list[AuditEvent]:
     """Chain `rows` after the head, write them and move the head, in one transaction. Returns
     the events as model instances if `keep`, else nothing (a bulk write skips building them)."""
+    if not rows:
+        return []
     with transaction.atomic():
         head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
         if head is None:
             chain.ensure_chain_head()
             head = AuditChainHead.objects.select_for_update().get(pk=1)
         occurred_at = timezone.now()  # read under the lock, so time never runs backwards along the chain
-        sequence, prev_hash = head.last_sequence, head.last_hash
-        chained = []
-        for row in rows:
-            sequence += 1
-            values = {"sequence": sequence, "occurred_at": occurred_at, **row, "prev_hash": prev_hash}
-            prev_hash = values["hash"] = chain.event_hash(values)
-            chained.append(values)
+        chained = chain.link(rows, sequence=head.last_sequence, prev_hash=head.last_hash, occurred_at=occurred_at)
+        sequence, prev_hash = chained[-1]["sequence"], chained[-1]["hash"]
         events = [AuditEvent(**values) for values in chained] if keep else []
         if keep and len(events) == 1:
             events[0].save()

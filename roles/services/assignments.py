@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.sql import UpdateQuery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -397,13 +398,13 @@ def _record_expiries(
         # gets each row, and the others find it ended (or skip it) once they may look. Values,
         # not model instances: a sweep ends thousands, and what the events need is a few columns.
         due = candidates.filter(ended_at__isnull=True, end_at__lte=now).order_by("end_at", "pk")
-        rows = list(due.select_for_update(skip_locked=skip_locked, of=("self",)).values_list(*_EXPIRY_COLUMNS)[:limit])
+        due = due.select_for_update(skip_locked=skip_locked, of=("self",)).values_list(*_EXPIRY_COLUMNS)[:limit]
+        ended_fields = {"ended_at": F("end_at"), "end_reason": EndReason.EXPIRED}
+        if notice_due and model is ActiveAssignment:
+            ended_fields["expiry_notice_due"] = True
+        rows = _claim(model, due, ended_fields)
         if not rows:
             return []
-        owed = {"expiry_notice_due": True} if notice_due and model is ActiveAssignment else {}
-        model.objects.filter(pk__any_of=[row[0] for row in rows]).update(
-            ended_at=F("end_at"), end_reason=EndReason.EXPIRED, **owed
-        )
         target_type = model._meta.label_lower
         record_events(actor=None, action="assignment.expired", data={"assignment_type": model.kind}, subjects=[
             {"target_type": target_type, "target_id": str(pk), "principal_id": principal_id,
@@ -415,9 +416,36 @@ def _record_expiries(
     return ended
 
 
+def _claim(model, due, ended_fields: dict) -> list[tuple]:
+    """Lock the rows of `due` (a locking values_list of _EXPIRY_COLUMNS), mark them ended with
+    `ended_fields`, and return their values but end_at, oldest end first. On PostgreSQL in one
+    statement (UPDATE ... FROM the locking SELECT, RETURNING) instead of a SELECT and an UPDATE:
+    a round trip and a plan fewer, and the rows come back already claimed."""
+    if connection.vendor != "postgresql":
+        rows = [row[:-1] for row in due]  # end_at only orders them
+        model.objects.filter(pk__any_of=[row[0] for row in rows]).update(**ended_fields)
+        return rows
+    update = model.objects.all().query.chain(UpdateQuery)
+    update.add_update_values(ended_fields)
+    set_sql, set_params = update.get_compiler(connection=connection).as_sql()  # UPDATE <table> SET ..., no WHERE
+    select_sql, select_params = due.query.sql_with_params()
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = [f"c{i}" for i in range(len(_EXPIRY_COLUMNS))]  # c0 the pk ... the last end_at
+    sql = (
+        f"WITH ended AS ({set_sql} FROM ({select_sql}) AS due ({', '.join(names)}) WHERE {table}.id = due.c0 "  # noqa: S608
+        f"RETURNING {', '.join('due.' + name for name in names)}) "
+        f"SELECT {', '.join(names[:-1])} FROM ended ORDER BY {names[-1]}, c0"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*set_params, *select_params))
+        return cursor.fetchall()
+
+
 # What an assignment.expired event says of its assignment (as Assignment.audit_fields: a
 # group's assignment names no principal), and the role the hooks need.
-_EXPIRY_COLUMNS = ("pk", "role_id", "principal_id", "principal__username", "role__slug", "scope__path", "justification")
+_EXPIRY_COLUMNS = (
+    "pk", "role_id", "principal_id", "principal__username", "role__slug", "scope__path", "justification", "end_at",
+)  # fmt: skip
 
 
 # Discovery: standing access made just-in-time -------------------------------------------------
