@@ -22,7 +22,7 @@ from activations.choices import Decision, RequestStatus
 from activations.models import ActivationRequest
 from roles import mfa
 from roles.models import ActiveAssignment, EligibleAssignment
-from roles.selectors import access_decision, is_pim_administrator
+from roles.selectors import cached_access_decision, is_pim_administrator
 
 NOT_ELIGIBLE = "You are not eligible for %(role)s at %(scope)s now; My roles lists what you are eligible for."
 SHARED_FIELDS = ("duration_minutes", "justification", "ticket_system", "ticket_number", "start_at", "otp")
@@ -371,7 +371,8 @@ class MayAskAccessDecisions(BasePermission):
 
 class Check(APIView):
     """May this user act with this role at this scope now, and until when? Exact to the second,
-    from roles.selectors.access_decision (the same answer as `manage.py check_access`)."""
+    from roles.selectors.access_decision (the same answer as `manage.py check_access`), kept in
+    memory while it holds (roles.until_changed)."""
 
     token_permission = "check"  # noqa: S105  the name of a permission, not a secret
     permission_classes = [MayAskAccessDecisions]
@@ -395,8 +396,8 @@ class Check(APIView):
         missing = {name: ["This parameter is required."] for name in ("user", "role") if not params.get(name)}
         if missing:
             raise ApiValidationError(missing)
-        decision = access_decision(username=params["user"], role_slug=params["role"],
-                                   scope_path=params.get("scope") or "/", at=timezone.now())  # fmt: skip
+        decision = cached_access_decision(username=params["user"], role_slug=params["role"],
+                                          scope_path=params.get("scope") or "/", at=timezone.now())  # fmt: skip
         if not decision.allowed:
             return Response({"allowed": False, "reason": decision.reason})
         return Response({"allowed": True, "until": decision.until, "assignment": decision.assignment_id,

@@ -34,6 +34,7 @@ class BearerTokenAuthentication(BaseAuthentication):
             # At most once a minute (LAST_USED_EVERY): a gateway asking an access decision for
             # each of its requests would otherwise write, and lock, its token's row every time.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            ApiToken.forget_kept(token.digest)
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from roles.reusable import ReusableQuery
+from roles.until_changed import UntilChanged
 
 TOKEN_PREFIX = "pim_"  # noqa: S105  the visible start of every token, not a secret
 
@@ -65,16 +66,28 @@ class ApiToken(models.Model):
     @classmethod
     def usable_with_secret(cls, secret: str, *, at: datetime) -> "ApiToken | None":
         """The token whose secret this is, if usable at `at`, with its user: what
-        usable(at).select_related("user") finds. One query, its SQL written once per process:
-        every API call with a token asks it first."""
-        rows = _usable_token_with_user.rows(digest=token_digest(secret), at=at)
-        if not rows:
-            return None
+        usable(at).select_related("user") finds. One query, its SQL written once per process,
+        and none while this process keeps the answer: every API call with a token asks it first."""
+        digest = token_digest(secret)
         token_fields, user_fields = _token_and_user_fields()
-        db = cls.objects.db
-        token = cls.from_db(db, token_fields, rows[0][: len(token_fields)])
-        token.user = get_user_model().from_db(db, user_fields, rows[0][len(token_fields) :])
+        row = _TOKENS.get(digest, at=at)  # roles.until_changed: until it expires or a write to it
+        if row is None:
+            generation = _TOKENS.generation()
+            rows = _usable_token_with_user.rows(digest=digest, at=at)
+            if not rows:
+                return None
+            row = rows[0]
+            _TOKENS.remember(digest, row, generation=generation, at=at, until=row[token_fields.index("expires_at")])
+        db = cls.objects.db  # new instances each time: nothing a request does to them is shared
+        token = cls.from_db(db, token_fields, row[: len(token_fields)])
+        token.user = get_user_model().from_db(db, user_fields, row[len(token_fields) :])
         return token
+
+    @staticmethod
+    def forget_kept(digest: str) -> None:
+        """After writing a column the database trigger ignores (last_used_at), so that this
+        process reads the token again rather than its old last_used_at."""
+        _TOKENS.forget(digest)
 
 
 @cache
@@ -82,6 +95,9 @@ def _token_and_user_fields() -> tuple[list[str], list[str]]:
     """The columns of a token and of its user, in the order Model.from_db takes them."""
     return ([field.attname for field in ApiToken._meta.concrete_fields],
             [field.attname for field in get_user_model()._meta.concrete_fields])  # fmt: skip
+
+
+_TOKENS = UntilChanged("API tokens")
 
 
 @ReusableQuery

@@ -230,6 +230,9 @@ OTP_STATIC_THROTTLE_FACTOR = 1
 PIM_BACKUP_CODE_COUNT = 10
 # Minutes a session's last code counts for activating a role that requires MFA; older asks again.
 PIM_MFA_MAX_AGE = env_int("PIM_MFA_MAX_AGE", 10, minimum=1, maximum=24 * 60)
+# Access decisions and API tokens kept in each process until they could change (roles.until_changed;
+# PostgreSQL only: it LISTENs for the notifications its triggers send).
+PIM_CACHE_UNTIL_CHANGED = env_bool("PIM_CACHE_UNTIL_CHANGED", True)
 
 # Background work (django-q2) on the ORM broker by default; see STACK-NOTES for the timing.
 Q_CLUSTER = {

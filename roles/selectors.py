@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, JSONObject
 from django.utils.dateparse import parse_datetime
 
@@ -12,6 +12,7 @@ from roles.builtin import ADMIN_ROLE_SLUGS, ROOT_SCOPE_PATH
 from roles.models import ActiveAssignment, ApprovalStage, Assignment, EligibleAssignment, Role, Scope
 from roles.reusable import ReusableQuery
 from roles.rules import SCOPE_PATH_PATTERN, StagePlan, ancestor_paths
+from roles.until_changed import UntilChanged
 
 
 def holds_role(*, user, role_slugs: tuple[str, ...], at: datetime, scope_path: str = ROOT_SCOPE_PATH) -> bool:
@@ -76,6 +77,9 @@ class AccessDecision:
     reason: str = ""
     assignment_id: int | None = None  # the assignment that lasts longest
     via: str | None = None  # how it is held: "activation", "admin", or "group" (an assignment to a group)
+    # The first instant after the decision's `at` at which it may change by the clock alone (an
+    # assignment starting or ending); None: none to come. Changes by writes are another matter.
+    changes_at: datetime | None = None
 
 
 @ReusableQuery
@@ -97,8 +101,24 @@ def _decision_facts(username: str, role_slug: str, scope_paths: list[str], at: d
         .order_by(F("end_at").desc(nulls_first=True), "scope__path", "pk")
         .values(row=JSONObject(pk="pk", end_at="end_at", source="source", group_id="group_id"))[:1]
     )
+    # The first instant after `at` at which the answer can change by the clock alone: a start,
+    # an end or an early end still to come among these assignments (roles.until_changed keeps
+    # an answer until then). One group: every row is of this one role.
+    upcoming = (
+        ActiveAssignment.objects.filter(scope__path__in=scope_paths, role__slug=role_slug)
+        .held_by(holder)
+        .filter(Q(end_at__isnull=True) | Q(end_at__gt=at), Q(ended_at__isnull=True) | Q(ended_at__gt=at))
+        .order_by()
+        .values("role")
+        .annotate(
+            row=JSONObject(start=Min("start_at", filter=Q(start_at__gt=at)), end=Min("end_at"), ended=Min("ended_at"))
+        )  # fmt: skip
+        .values("row")[:1]
+    )
     role = Exists(Role.objects.filter(slug=role_slug))
-    return account.annotate(role_exists=role, held=Subquery(held)).values_list("is_active", "role_exists", "held")
+    return account.annotate(role_exists=role, held=Subquery(held), upcoming=Subquery(upcoming)).values_list(
+        "is_active", "role_exists", "held", "upcoming"
+    )
 
 
 def access_decision(
@@ -115,21 +135,44 @@ def access_decision(
     found = _decision_facts.rows(username=username, role_slug=role_slug, scope_paths=covering, at=at)
     if not found:
         return AccessDecision(False, reason=f"no account named {username}")
-    [(is_active, role_exists, held)] = found
+    [(is_active, role_exists, held, upcoming)] = found
     if not is_active:
         return AccessDecision(False, reason=f"the account {username} is disabled")
     if not role_exists:
         return AccessDecision(False, reason=f"no role with the slug {role_slug}")
     if not valid_path:
         return AccessDecision(False, reason=f"{scope_path} is not a scope path")
+    instants = [_json_time(text) for text in (upcoming or {}).values() if text]
+    changes_at = min(instants) if instants else None
     if held is None:
-        return AccessDecision(
-            False, reason=f"{username} holds no active {role_slug} assignment at {scope_path} or above"
-        )
-    until = parse_datetime(held["end_at"]) if held["end_at"] else None
-    if until is not None and until.tzinfo is None:  # SQLite's JSON has the stored text: UTC, no zone
-        until = until.replace(tzinfo=UTC)
-    return AccessDecision(True, until, assignment_id=held["pk"], via="group" if held["group_id"] else held["source"])
+        reason = f"{username} holds no active {role_slug} assignment at {scope_path} or above"
+        return AccessDecision(False, reason=reason, changes_at=changes_at)
+    until = _json_time(held["end_at"]) if held["end_at"] else None
+    via = "group" if held["group_id"] else held["source"]
+    return AccessDecision(True, until, assignment_id=held["pk"], via=via, changes_at=changes_at)
+
+
+def _json_time(text: str) -> datetime:
+    moment = parse_datetime(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite's JSON: UTC, no zone
+
+
+_DECISIONS = UntilChanged("access decisions")
+
+
+def cached_access_decision(
+    *, username: str, role_slug: str, scope_path: str = ROOT_SCOPE_PATH, at: datetime
+) -> AccessDecision:
+    """access_decision, from this process's memory while the answer still holds (see
+    roles.until_changed: until its changes_at, or until a write to what it reads). For the API's
+    /check/, which a gateway asks for every request it serves; no query when it is known."""
+    key = (username, role_slug, scope_path)
+    decision = _DECISIONS.get(key, at=at)
+    if decision is None:
+        generation = _DECISIONS.generation()  # before the read: a change during it is not kept
+        decision = access_decision(username=username, role_slug=role_slug, scope_path=scope_path, at=at)
+        _DECISIONS.remember(key, decision, generation=generation, at=at, until=decision.changes_at)
+    return decision
 
 
 def _covering_paths(path: str) -> list[str]:

@@ -68,6 +68,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _reads_from_the_database(settings):
+    """roles.until_changed forgets what it keeps when a change commits; a test's transaction
+    never commits, so tests read the database every time. tests/roles/test_until_changed.py
+    turns it on, with transactions that commit."""
+    settings.PIM_CACHE_UNTIL_CHANGED = False
+
+
 def current_code(device) -> str:
     """The code the authenticator app shows now (time-machine moves 'now')."""
     return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"

@@ -1,5 +1,6 @@
 """1. The access decision, GET /api/v1/check/, against a bare Django view."""
 
+import itertools
 import json
 from collections import Counter
 
@@ -13,7 +14,10 @@ from bench.seed import Seeded
 
 def access_decision(server: Server, seeded: Seeded, plan: Plan, profiles: Profiles) -> list[Figure]:
     """Throughput and p50/p95 of GET /api/v1/check/ with a 'check' token, half the answers allowed and half
-    refused, against the bare view under /api/ with the same query and header."""
+    refused, against the bare view under /api/ with the same query and header. Each round asks the
+    same questions, as a gateway asks about the same people again and again: after the first, each
+    gunicorn worker answers from what it keeps (roles.until_changed). Then the same with every
+    question new, reported beside it."""
     auth = {"Authorization": f"Bearer {seeded.check_token}"}
     queries = seeded.check_queries
 
@@ -44,12 +48,33 @@ def access_decision(server: Server, seeded: Seeded, plan: Plan, profiles: Profil
         what="access decision",
         check=None,
     )
+    # The same with every question new to the server: each round's questions come from the far end
+    # of the list, none asked before, so each process reads them from the database (no answer kept
+    # by roles.until_changed). Reported, not a goal: a gateway asks about the same people again.
+    asked = itertools.count()
+
+    def new_question(path):
+        make = request(path)
+        return lambda i: make(len(queries) - 1 - next(asked))
+
+    new_base, new_figure = alternate(
+        server,
+        request("/api/bench/bare/"),
+        new_question("/api/v1/check/"),
+        rounds=plan.rounds,
+        count=plan.check_requests,
+        concurrency=plan.concurrency,
+        what="access decision, new questions",
+        check=None,
+    )
     # Check the answers of one round outside the timing: every response a decision.
     fail_on(load.burst(server.address, request("/api/v1/check/"), 50, concurrency=2, check=decided), "check")
     common = {"number": 1, "baseline_name": "bare Django view", "limit": 1.5}
     note = (
         f"{plan.concurrency} client connections, {plan.check_requests} requests per round, {plan.rounds} rounds; "
-        "half the decisions allowed, half refused; PIM_API_RATE raised so the one token is not throttled"
+        "half the decisions allowed, half refused; PIM_API_RATE raised so the one token is not throttled; "
+        "the same questions each round, so after the first each worker answers from what it keeps "
+        "(roles.until_changed: until the answer's next start or end, or a write to what it read)"
     )
     client = Client(HTTP_AUTHORIZATION=f"Bearer {seeded.check_token}")
 
@@ -71,4 +96,26 @@ def access_decision(server: Server, seeded: Seeded, plan: Plan, profiles: Profil
         ),
         paired(base, figure, name="Access decision p50 latency", unit="ms", kind="p50", scale=1000, **common),
         paired(base, figure, name="Access decision p95 latency", unit="ms", kind="p95", scale=1000, **common),
+        paired(
+            new_base,
+            new_figure,
+            name="Access decision p50, every question new (read from PostgreSQL)",
+            unit="ms",
+            kind="p50",
+            scale=1000,
+            number=1,
+            baseline_name="bare Django view",
+            limit=None,
+            notes=["each question asked once: the answer is read from PostgreSQL, none is kept yet"],
+        ),
+        paired(
+            new_base,
+            new_figure,
+            name="Access decision throughput, every question new",
+            unit="req/s",
+            kind="throughput",
+            number=1,
+            baseline_name="bare Django view",
+            limit=None,
+        ),
     ]
