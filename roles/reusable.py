@@ -29,7 +29,7 @@ class ReusableQuery:
 
     def rows(self, **values) -> list[list]:
         """The rows of the queryset built with `values`, as values_list() gives them. One query."""
-        shape = tuple(len(value) if isinstance(value, list) else -1 for value in values.values())
+        shape = _shape(values)
         compiled = self._compiled.get(shape)
         if compiled is None:
             compiled = self._compiled[shape] = self._compile(values)
@@ -50,6 +50,12 @@ class ReusableQuery:
                     row[position] = converter(row[position], expression, connection)
             converted.append(row)
         return converted
+
+    def dicts(self, **values) -> list[dict]:
+        """The rows of a queryset built with .values(), as dicts: what iterating it gives. One query."""
+        rows = self.rows(**values)
+        names = self._compiled[_shape(values)].names
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def _compile(self, values: dict) -> "_CompiledRead":
         markers, marked = {}, {}
@@ -76,7 +82,9 @@ class ReusableQuery:
             raise ImproperlyConfigured(f"ReusableQuery: the SQL does not carry {sorted(missing)} as parameters: {sql}")
         fields = [selected[0] for selected in compiler.select[: compiler.col_count]]
         converters = list(compiler.get_converters(fields).items())
-        return _CompiledRead(queryset.db, sql, tuple(params), tuple(slots), converters)
+        query = queryset.query  # the column names, as .values() names them (ValuesIterable's order)
+        names = (*query.extra_select, *query.values_select, *query.annotation_select)
+        return _CompiledRead(queryset.db, sql, tuple(params), tuple(slots), converters, names)
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,12 @@ class _CompiledRead:
     params: tuple
     slots: tuple  # (position in params, (value's name, index in a list value or None, adapter))
     converters: list  # (column, (converters, expression)), as SQLCompiler.get_converters gives them
+    names: tuple  # the columns' names, for a queryset built with .values()
+
+
+def _shape(values: dict) -> tuple:
+    """What the SQL depends on besides the query: the length of each list value."""
+    return tuple(len(value) if isinstance(value, list) else -1 for value in values.values())
 
 
 def _marker(name: str, number: int, value):
