@@ -14,7 +14,6 @@ from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from activations import selectors, services
@@ -23,6 +22,7 @@ from activations.models import ActivationRequest
 from roles import mfa
 from roles.models import ActiveAssignment, EligibleAssignment
 from roles.selectors import cached_access_decision, is_pim_administrator
+from roles.throttling import ScopedRateThrottle
 
 NOT_ELIGIBLE = "You are not eligible for %(role)s at %(scope)s now; My roles lists what you are eligible for."
 SHARED_FIELDS = ("duration_minutes", "justification", "ticket_system", "ticket_number", "start_at", "otp")

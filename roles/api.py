@@ -20,7 +20,6 @@ from rest_framework.exceptions import APIException
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from roles import mfa, notifications, rules, selectors, services
@@ -29,6 +28,7 @@ from roles.choices import Tier
 from roles.forms import NAME_TAKEN, SLUG_TAKEN, AssignmentFilterForm
 from roles.models import ActiveAssignment, Assignment, EligibleAssignment, Role, RoleSettings, Scope
 from roles.permissions import PIMAdministrator
+from roles.throttling import ScopedRateThrottle
 
 UNKNOWN_ROLE = "No role has the slug '%(value)s'; GET /api/v1/roles/ lists them."
 UNKNOWN_SCOPE = "No scope has the path '%(value)s'; create it with POST /api/v1/scopes/ first."
