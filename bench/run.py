@@ -169,6 +169,9 @@ def run(*, quick: bool, results_dir: Path, only: list[str] | None = None) -> int
             figures.sort(key=lambda figure: figure.number)  # stable: each figure's rows keep their order
             from django.db import connections
 
+            from roles import until_changed
+
+            until_changed.stop_listening()  # this process's listener, before the server stops under it
             connections.close_all()  # before the server stops
         meta = {
             "mode": mode,
