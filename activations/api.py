@@ -405,6 +405,7 @@ class Check(APIView):
 
 
 urlpatterns_v1 = [
+    ("check/", Check, "api-check"),  # first of all the API's routes: asked for every request a gateway serves
     ("me/", MeView, "api-me"),
     ("me/eligible-assignments/", MyEligibleAssignments, "api-me-eligible"),
     ("me/active-assignments/", MyActiveAssignments, "api-me-active"),
@@ -420,5 +421,4 @@ urlpatterns_v1 = [
     ("approvals/", Approvals, "api-approvals"),
     ("active-assignments/<int:assignment_id>/deactivate/", Deactivate, "api-active-assignment-deactivate"),
     ("active-assignments/<int:assignment_id>/extend/", Extend, "api-active-assignment-extend"),
-    ("check/", Check, "api-check"),
 ]

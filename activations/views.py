@@ -1,3 +1,4 @@
+import hashlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -39,6 +40,9 @@ def my_roles(request: HttpRequest) -> HttpResponse:
         "now": now,
     }
     _show_requirements(context["eligible"])
+    # The eligible rows' HTML is kept per content (a {% cache %} fragment keyed by this digest):
+    # fifty rows of a dozen fields are half the page's time, and they rarely change.
+    context["eligible_key"] = hashlib.blake2b(repr(context["eligible"]).encode(), digest_size=16).hexdigest()
     context.update(_extend_and_renew_context(request.user, now=now, shown=context))  # Extend and renew (below)
     _show_provisioning(context["active"], user=request.user)  # Provisioning: state (below)
     return render(request, "activations/my_roles.html", context)

@@ -39,6 +39,9 @@ alerts = (
 )
 
 urlpatterns = [
+    # First: a gateway asks /api/v1/check/ for every request it serves, and Django tries the
+    # patterns in order (the empty-prefix includes below would each be walked before it).
+    path("api/", include("pimsite.api_urls")),
     path("", views.home, name="home"),
     path("accounts/", include(accounts)),
     path("", include("activations.urls")),
@@ -49,7 +52,6 @@ urlpatterns = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("account/tokens/", views.api_tokens, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.revoke_api_token, name="account-token-revoke"),
-    path("api/", include("pimsite.api_urls")),
     path("admin/refused/", views.admin_refused, name="admin-refused"),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
