@@ -242,8 +242,14 @@ def expired_recently(*, user, at: datetime) -> list[dict]:
     removed) within the renewal window before `at`, and are not held again: what they may ask
     to renew. Newest end first; on the same end, eligible before active, then by role name and
     scope path. As dicts (`kind`, `pk`, `role_name`, `scope_path`, `end_at`). One query, a UNION
-    of the two tables."""
-    since = at - timedelta(days=RENEW_UNTIL_DAYS)
+    of the two tables, its SQL written once per process (My roles asks it on every load)."""
+    found = _expired_rows.dicts(user_id=user.pk, since=at - timedelta(days=RENEW_UNTIL_DAYS), at=at)
+    found.sort(key=lambda row: (row["kind"] != EligibleAssignment.kind, row["role_name"], row["scope_path"]))
+    return sorted(found, key=lambda row: row["end_at"], reverse=True)  # stable: the order above within an end
+
+
+@ReusableQuery
+def _expired_rows(user_id: int, since: datetime, at: datetime) -> QuerySet:
     parts = []
     for model, extra in ((EligibleAssignment, {}), (ActiveAssignment, {"source": ActiveSource.ADMIN})):
         held_again = model.objects.not_ended(at).filter(
@@ -252,15 +258,13 @@ def expired_recently(*, user, at: datetime) -> list[dict]:
         # Expired: closed as expired, or past its end and not yet swept.
         expired = Q(end_reason=EndReason.EXPIRED) | Q(ended_at__isnull=True)
         parts.append(
-            model.objects.filter(principal=user, end_at__gt=since, end_at__lte=at, **extra)
+            model.objects.filter(principal=user_id, end_at__gt=since, end_at__lte=at, **extra)
             .filter(expired)
             .exclude(Exists(held_again))
             .order_by()
             .values("pk", "end_at", kind=Value(model.kind), role_name=F("role__name"), scope_path=F("scope__path"))
         )
-    found = list(parts[0].union(parts[1], all=True))
-    found.sort(key=lambda row: (row["kind"] != EligibleAssignment.kind, row["role_name"], row["scope_path"]))
-    return sorted(found, key=lambda row: row["end_at"], reverse=True)  # stable: the order above within an end
+    return parts[0].union(parts[1], all=True)
 
 
 def _changed_assignment_events(request: ActivationRequest) -> Q:

@@ -28,6 +28,7 @@ from roles.bulk import spreadsheet_lines, utc_text
 from roles.forms import ASSIGNMENT_MODELS
 from roles.models import ActiveAssignment
 from roles.permissions import acts_as_pim_administrator, is_verified
+from roles.reusable import ReusableQuery
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000  # rows fetched per round trip; the export holds about one chunk at a time
@@ -60,17 +61,24 @@ def acts_as_audit_reader(request: HttpRequest) -> bool:
         if getattr(user, "_pim_administrator_role", False):
             user._pim_audit_reader = True
         else:
-            held = set(
-                ActiveAssignment.objects.in_effect(timezone.now())
-                .at_scope_covering(ROOT_SCOPE_PATH)
-                .held_by(user)
-                .filter(role__slug__in=AUDIT_READER_SLUGS)
-                .values_list("role__slug", flat=True)
-            )
+            held = {slug for (slug,) in _reader_roles_held.rows(user_id=user.pk, at=timezone.now())}
             user._pim_audit_reader = bool(held)
             if not hasattr(user, "_pim_administrator_role"):  # the same rows answer that question
                 user._pim_administrator_role = bool(held & set(ADMIN_ROLE_SLUGS))
     return user._pim_audit_reader
+
+
+@ReusableQuery
+def _reader_roles_held(user_id: int, at) -> QuerySet:
+    """The reader roles (AUDIT_READER_SLUGS) the user holds at '/' at `at`: every page's
+    navigation asks it, so its SQL is written once per process (roles.reusable)."""
+    return (
+        ActiveAssignment.objects.in_effect(at)
+        .at_scope_covering(ROOT_SCOPE_PATH)
+        .held_by(user_id)
+        .filter(role__slug__in=AUDIT_READER_SLUGS)
+        .values_list("role__slug")
+    )
 
 
 def audit_reader_required(view):
