@@ -35,6 +35,17 @@ def _wait_for_health(url: str, process: subprocess.Popen, within: float = 30.0) 
     raise AssertionError(f"{url} did not answer within {within} s")
 
 
+def _wait_for_line(path, text: str, process: subprocess.Popen, within: float = 30.0) -> None:
+    # Bounded polling of a log another process writes, like _wait_for_health.
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "serve exited before it logged " + text
+        if text in path.read_text():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"serve did not log {text} within {within} s:\n{path.read_text()[-2000:]}")
+
+
 @pytest.fixture
 def scratch_env(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}", "PIM_ENV": "demo"}
@@ -116,6 +127,9 @@ def test_the_production_stack_serves_with_gunicorn_on_postgresql(tmp_path):
         with urllib.request.urlopen(proxied, timeout=5) as response:  # noqa: S310
             assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
             assert "Secure" in response.headers["Set-Cookie"]
+        # The site answers before the task cluster has said it started (a busy machine can take
+        # seconds): stop both only once it has, so the cluster's own log lines are there to read.
+        _wait_for_line(log_path, '"Q Cluster', serve)
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(timeout=30)
         output = log_path.read_text()
