@@ -6,7 +6,7 @@ the same few questions over and over, and the answer to each can change in only 
 Time: an assignment starts or ends at an instant the read already knows, so an entry carries
 the first such instant and is not used from it on (exact to the microsecond, like the read).
 Writes: every write to a table these reads use fires a statement trigger that sends
-NOTIFY pim_changed at its commit (migration roles 0022 and pimsite 0004), whoever writes it,
+NOTIFY pim_changed at its commit (migrations roles 0012 and pimsite 0002), whoever writes it,
 the ORM, the admin, a migration or a psql session. One thread per process LISTENs and empties
 every cache at each notification.
 
